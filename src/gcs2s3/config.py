@@ -1,0 +1,194 @@
+"""Settings: one typed, validated `Settings`, loaded once from the INI file, DevLevel and environment.
+
+Everything that can be wrong with the settings is found here, before any request is made: unknown
+keys, bad booleans, a `path` with a leading slash, an archive target overlapping the primary target.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from gcs2s3.errors import ConfigError
+from gcs2s3.keys import RESERVED_SEGMENT
+
+DEV_LEVEL_ENV = "DevLevel"
+SECRET_ENV = {"wordpress_app_password": "GCS2S3_WORDPRESS_APP_PASSWORD"}
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
+_SIZE = re.compile(r"^\s*([^:\s]+)\s*:\s*(\d+)x(\d+)\s*(?::\s*(crop)\s*)?$")
+
+
+def _to_bool(value: object) -> object:
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ValueError(f"{value!r} is not a boolean; use true/false/yes/no/1/0")
+    return value
+
+
+Flag = Annotated[bool, BeforeValidator(_to_bool)]
+
+
+class ThumbnailSize(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    width: int
+    height: int
+    crop: bool
+
+
+def parse_thumbnail_sizes(text: str) -> tuple[ThumbnailSize, ...]:
+    """`name:WIDTHxHEIGHT[:crop], ...` -> sizes; 0 means unbounded on that side."""
+    sizes = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        match = _SIZE.match(item)
+        if not match:
+            raise ValueError(f"{item!r} is not name:WIDTHxHEIGHT[:crop]")
+        name, width, height, crop = match.groups()
+        sizes.append(ThumbnailSize(name=name, width=int(width), height=int(height), crop=bool(crop)))
+    return tuple(sizes)
+
+
+class Settings(BaseModel):
+    """One level's settings (a `[Stage]` or `[Prod]` section merged over `[DEFAULT]`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dev_level: str
+    aws_region: str = "us-east-1"
+    gcs_key_file: Path | None = None
+    gcs_bucket: str
+    path: str = ""
+    s3_bucket: str
+    s3_prefix: str = ""
+    archive_bucket: str
+    archive_prefix: str = ""
+    wordpress_modification_for_s3_upload_plugin: Flag = False
+    thumbnails: Flag = False
+    thumbnail_sizes: str = ""
+    wordpress_url: str = ""
+    wordpress_user: str = ""
+    wordpress_app_password: SecretStr = SecretStr("")
+    notify_sns_topic_arn: str = ""
+    notify_webhook_url: str = ""
+    # Tuning (optional, documented in the template as comments): memory is bounded by
+    # workers x part_size_mb, whatever the object sizes.
+    workers: int = Field(default=8, ge=1, le=64)
+    part_size_mb: int = Field(default=8, ge=5, le=512)
+    multipart_threshold_mb: int = Field(default=8, ge=1, le=5120)
+
+    @property
+    def flatten(self) -> bool:
+        return self.wordpress_modification_for_s3_upload_plugin
+
+    @property
+    def part_size(self) -> int:
+        return self.part_size_mb * 1024 * 1024
+
+    @property
+    def multipart_threshold(self) -> int:
+        return self.multipart_threshold_mb * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        for name in ("gcs_bucket", "s3_bucket", "archive_bucket"):
+            value = getattr(self, name)
+            if not _BUCKET.match(value):
+                raise ValueError(f"{name} = {value!r} is not a valid bucket name (3-63 chars: a-z 0-9 . - _)")
+        for name in ("path", "s3_prefix", "archive_prefix"):
+            value = getattr(self, name)
+            if value.startswith("/"):
+                raise ValueError(f"{name} = {value!r} must not start with '/'; write {value.lstrip('/')!r}")
+            if RESERVED_SEGMENT in value.split("/"):
+                raise ValueError(f"{name} must not contain the reserved segment '{RESERVED_SEGMENT}/'")
+        if self.archive_bucket == self.s3_bucket and (
+            self.archive_prefix.startswith(self.s3_prefix) or self.s3_prefix.startswith(self.archive_prefix)
+        ):
+            raise ValueError(
+                f"archive target s3://{self.archive_bucket}/{self.archive_prefix} overlaps the primary target "
+                f"s3://{self.s3_bucket}/{self.s3_prefix}: use another archive_bucket, or sibling prefixes "
+                "such as s3_prefix = media/ and archive_prefix = archive/"
+            )
+        parse_thumbnail_sizes(self.thumbnail_sizes)
+        if self.thumbnails:
+            raise ValueError("thumbnails = true: thumbnail generation is not available in this version yet")
+        if self.wordpress_url:
+            raise ValueError("wordpress_url is set: posting to WordPress is not available in this version yet")
+        return self
+
+
+def _read_ini(config_path: Path) -> configparser.ConfigParser:
+    if not config_path.is_file():
+        raise ConfigError(
+            f"settings file {config_path} not found: copy template_primary.ini to {config_path.name} and fill it in"
+        )
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with config_path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (configparser.Error, UnicodeDecodeError, OSError) as exc:
+        first_line = str(exc).splitlines()[0]
+        raise ConfigError(f"settings file {config_path} cannot be read: {first_line}") from None
+    return parser
+
+
+def _pick_section(parser: configparser.ConfigParser, dev_level: str | None, config_path: Path) -> str:
+    level = dev_level or os.environ.get(DEV_LEVEL_ENV, "")
+    if not level:
+        raise ConfigError(
+            f"no level chosen: pass --dev-level Stage|Prod or set the {DEV_LEVEL_ENV} environment variable"
+        )
+    for section in parser.sections():
+        if section.lower() == level.lower():
+            return section
+    found = ", ".join(parser.sections()) or "none"
+    raise ConfigError(f"settings file {config_path} has no [{level}] section (sections found: {found})")
+
+
+def _format_validation(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (a typo?)"
+        elif error["type"] == "missing":
+            message = "missing; it has no default"
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+def load_settings(config_path: Path, dev_level: str | None = None) -> Settings:
+    """Read one level of the settings file; raise ConfigError saying what is wrong and how to fix it."""
+    parser = _read_ini(config_path)
+    section = _pick_section(parser, dev_level, config_path)
+    values: dict[str, object] = dict(parser.items(section))
+    for key, env_name in SECRET_ENV.items():
+        if os.environ.get(env_name):
+            values[key] = os.environ[env_name]
+    key_file = values.get("gcs_key_file")
+    if isinstance(key_file, str):
+        values["gcs_key_file"] = (config_path.parent / key_file) if key_file.strip() else None
+    values["dev_level"] = section
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(f"{config_path} [{section}]: {_format_validation(exc)}") from None

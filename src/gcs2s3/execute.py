@@ -1,0 +1,161 @@
+"""Carrying out a Plan: archive first, then primary, each write verified, with bounded concurrency.
+
+Per changed version: (1) stream the source into its archive key with a conditional write (an archive
+entry is never overwritten; a rerun after a crash finds it and moves on), (2) server-side copy archive
+-> primary key, (3) verify both from what S3 reported. At most `workers` objects are in flight, each
+holding at most one part in memory. Progress goes to a callback; this module never prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from gcs2s3.config import Settings
+from gcs2s3.errors import (
+    Gcs2s3Error,
+    IntegrityError,
+    PreconditionFailedError,
+    TransientError,
+    VerificationError,
+)
+from gcs2s3.keys import KeyRules
+from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, WriteResult
+from gcs2s3.plan import source_metadata
+from gcs2s3.stores.base import SourceStore, TargetStore
+from gcs2s3.transfer import stream_version
+from gcs2s3.verify import deep_mismatch, written_mismatch
+
+log = logging.getLogger(__name__)
+OBJECT_ATTEMPTS = 3  # whole-object retries after the SDKs' own request retries gave up
+
+
+class Executor:
+    """Delivers actions; thread-safe stores are shared by all workers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source_store: SourceStore,
+        target: TargetStore,
+        *,
+        deep_verify: bool = False,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
+        self.source_store = source_store
+        self.target = target
+        self.deep_verify = deep_verify
+        self.on_outcome = on_outcome
+        self.stop = threading.Event()
+
+    def run(self, actions: Iterable[Action]) -> list[Outcome]:
+        """Deliver every action, `workers` at a time; never raises for one object's failure."""
+        outcomes: list[Outcome] = []
+        pending: set[Future[Outcome]] = set()
+        with ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool:
+            for action in actions:
+                if self.stop.is_set():
+                    break
+                # Back-pressure: queue at most two actions per worker.
+                while len(pending) >= 2 * self.settings.workers:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    outcomes.extend(self._collect(done))
+                pending.add(pool.submit(self.deliver, action))
+            done, _ = wait(pending)
+            outcomes.extend(self._collect(done))
+        return outcomes
+
+    def _collect(self, done: Iterable[Future[Outcome]]) -> list[Outcome]:
+        collected = [future.result() for future in done]
+        if self.on_outcome:
+            for outcome in collected:
+                self.on_outcome(outcome)
+        return collected
+
+    def deliver(self, action: Action) -> Outcome:
+        """Archive then primary for one action, retrying the whole object on transient failures."""
+        for attempt in range(1, OBJECT_ATTEMPTS + 1):
+            try:
+                return self._deliver_once(action)
+            except (TransientError, IntegrityError) as exc:
+                if attempt == OBJECT_ATTEMPTS:
+                    return self._failed(action, exc)
+                log.warning("retrying %s after: %s", action.dest_key, exc, extra={"key": action.dest_key})
+            except Gcs2s3Error as exc:
+                return self._failed(action, exc)
+        raise AssertionError("unreachable")
+
+    def _failed(self, action: Action, exc: Exception) -> Outcome:
+        log.error("failed %s: %s", action.dest_key, exc, extra={"key": action.dest_key})
+        return Outcome(action, ok=False, error=str(exc))
+
+    def _deliver_once(self, action: Action) -> Outcome:
+        source = action.source
+        settings = self.settings
+        archive_key, written = self._archive(source, action.archive_key, action.dest_key)
+        copied = self.target.copy(settings.archive_bucket, archive_key, settings.s3_bucket, action.dest_key)
+        evidence = self._verified(settings.s3_bucket, action.dest_key, source, copied)
+        if self.deep_verify:
+            for bucket, key in ((settings.archive_bucket, archive_key), (settings.s3_bucket, action.dest_key)):
+                problem = deep_mismatch(self.target, bucket, key, source)
+                if problem:
+                    raise VerificationError(f"{key}: {problem}")
+            evidence = "deep"
+        log.info("delivered %s (%s)", action.dest_key, action.kind.value, extra={"key": action.dest_key})
+        return Outcome(
+            action, ok=True, bytes_copied=source.size if written else 0, archive_written=written,
+            archive_key=archive_key, verified_by=evidence,
+        )
+
+    def _archive(self, source: SourceObject, key: str, dest_key: str) -> tuple[str, bool]:
+        """Write the version to its archive key; (key used, whether this run wrote it).
+
+        The write is conditional. If the key is taken by this very version (a rerun after a crash) it
+        is used as it is; if by another version created within the same second, the
+        generation-qualified name is used instead.
+        """
+        bucket = self.settings.archive_bucket
+        fallback = self.rules.archive_key(dest_key, source.created, source.generation)
+        for candidate in (key, fallback):
+            try:
+                result = self._stream(source, candidate)
+            except PreconditionFailedError:
+                existing = self.target.head(bucket, candidate)
+                if existing is not None and _holds(source, existing):
+                    log.info("archive entry %s already in place", candidate, extra={"key": candidate})
+                    return candidate, False
+                continue
+            self._verified(bucket, candidate, source, result)
+            return candidate, True
+        raise VerificationError(f"archive keys {key} and {fallback} hold other content; refusing to overwrite")
+
+    def _stream(self, source: SourceObject, key: str) -> WriteResult:
+        settings = self.settings
+        return stream_version(
+            self.source_store, self.target, source, settings.archive_bucket, key,
+            metadata=source_metadata(source), part_size=settings.part_size,
+            threshold=settings.multipart_threshold, if_absent=True,
+        )
+
+    def _verified(self, bucket: str, key: str, source: SourceObject, reported: WriteResult) -> str:
+        """Check a write from what S3 reported; HEAD only when the write response proved nothing."""
+        evidence, problem = written_mismatch(source, reported)
+        if evidence is None:
+            head = self.target.head(bucket, key)
+            if head is None:
+                raise VerificationError(f"{key}: written but not found afterwards")
+            evidence, problem = written_mismatch(source, head)
+        if problem:
+            raise VerificationError(f"{key}: {problem}")
+        if evidence is None:
+            raise VerificationError(f"{key}: S3 reports neither an MD5 ETag nor a CRC32C; cannot verify")
+        return evidence
+
+
+def _holds(source: SourceObject, existing: WriteResult | TargetObject) -> bool:
+    evidence, problem = written_mismatch(source, existing)
+    return evidence is not None and problem is None

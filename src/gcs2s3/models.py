@@ -1,0 +1,103 @@
+"""Frozen value types shared by every layer: what a listing says, what the plan decides, what happened.
+
+Hashes are kept in the form the servers report them: MD5 as lowercase hex (S3's ETag form), CRC32C as
+base64 of the big-endian 4 bytes (the form both GCS and S3 use).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """One GCS object version as listed."""
+
+    name: str
+    size: int
+    md5: str | None  # hex; None for composite objects
+    crc32c: str  # base64
+    generation: int
+    created: datetime  # timeCreated, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class TargetObject:
+    """One S3 object as listed (or, with `metadata`/`crc32c`, as a HEAD reported it)."""
+
+    key: str
+    size: int
+    etag: str  # without quotes
+    metadata: dict[str, str] | None = None
+    crc32c: str | None = None  # base64, full-object checksum when the server reports one
+    checksum_type: str | None = None
+
+    @property
+    def etag_is_md5(self) -> bool:
+        """A single-part upload's ETag is the hex MD5 of the body; multipart ones carry a '-N'."""
+        return len(self.etag) == 32 and "-" not in self.etag
+
+
+class Kind(enum.StrEnum):
+    """What the plan decided for one source object."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    CHECK = "check"  # the listing cannot tell (ETag is not an MD5): the target's metadata decides
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """The plan's decision for one source object, with the keys it will write."""
+
+    kind: Kind
+    source: SourceObject
+    dest_key: str
+    archive_key: str
+    reason: str
+    target: TargetObject | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A source object that will not be delivered, and why (the run exits 1 for it)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything a sync would do, decided from listings alone."""
+
+    actions: list[Action] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    placeholders: int = 0  # GCS "folder" markers (name ending in "/", size 0), skipped
+    target_only: int = 0  # keys under the primary prefix with no source object (left alone)
+
+    def of_kind(self, *kinds: Kind) -> list[Action]:
+        return [a for a in self.actions if a.kind in kinds]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What S3 reported about an object just written (the evidence that verification reads)."""
+
+    etag: str
+    crc32c: str | None = None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one action when it was carried out."""
+
+    action: Action
+    ok: bool
+    error: str | None = None
+    bytes_copied: int = 0
+    archive_written: bool = False  # False when a crash rerun found the archive entry in place
+    archive_key: str | None = None
+    verified_by: str | None = None  # "etag-md5", "crc32c", "deep"

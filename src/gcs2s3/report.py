@@ -1,0 +1,112 @@
+"""The run report: one dict (printed as JSON with --json) and its human rendering (a rich table)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gcs2s3.config import Settings
+from gcs2s3.models import Kind
+from gcs2s3.sync import SyncResult
+from gcs2s3.verify import VerifyResult
+
+SHOWN_ACTIONS = 50
+
+
+def _targets(settings: Settings) -> dict[str, str]:
+    return {
+        "dev_level": settings.dev_level,
+        "source": f"gs://{settings.gcs_bucket}/{settings.path}",
+        "primary": f"s3://{settings.s3_bucket}/{settings.s3_prefix}",
+        "archive": f"s3://{settings.archive_bucket}/{settings.archive_prefix}",
+    }
+
+
+def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[str, Any]:
+    plan = result.plan
+    counts: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for kind in (Kind.NEW, Kind.CHANGED, Kind.UNCHANGED):
+        actions = plan.of_kind(kind)
+        counts[kind.value] = len(actions)
+        sizes[kind.value] = sum(a.source.size for a in actions)
+    failures = [{"key": r.name, "reason": r.reason} for r in plan.refused]
+    failures += [{"key": o.action.dest_key, "reason": o.error or "failed"} for o in result.failed]
+    delivered = [o for o in result.outcomes if o.ok]
+    report: dict[str, Any] = {
+        "command": command,
+        **_targets(settings),
+        "dry_run": result.dry_run,
+        "counts": {
+            **counts,
+            "delivered": len(delivered),
+            "archived": sum(o.archive_written for o in delivered),
+            "failed": len(result.failed),
+            "refused": len(plan.refused),
+            "placeholders_skipped": plan.placeholders,
+            "target_only": plan.target_only,
+        },
+        "bytes": {**sizes, "copied": sum(o.bytes_copied for o in delivered)},
+        "failures": failures,
+        "seconds": round(result.seconds, 3),
+        "exit_code": result.exit_code,
+    }
+    if result.dry_run:
+        report["actions"] = [
+            {"kind": a.kind.value, "source": a.source.name, "dest_key": a.dest_key,
+             "archive_key": a.archive_key, "reason": a.reason}
+            for a in plan.of_kind(Kind.NEW, Kind.CHANGED)
+        ]
+    return report
+
+
+def verify_report(settings: Settings, result: VerifyResult, seconds: float) -> dict[str, Any]:
+    return {
+        "command": "verify",
+        **_targets(settings),
+        "counts": {
+            "checked": result.checked,
+            "archive_checked": result.archive_checked,
+            "problems": len(result.problems),
+            "refused": len(result.refused),
+        },
+        "failures": result.problems + result.refused,
+        "seconds": round(seconds, 3),
+        "exit_code": 0 if result.ok and not result.refused else 1,
+    }
+
+
+def render(report: dict[str, Any], console: Console) -> None:
+    """Print a report for a person: counts (and bytes), planned actions, every failure."""
+    title = f"gcs2s3 {report['command']} [{report['dev_level']}]  {report['source']} -> {report['primary']}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("bytes", justify="right")
+    sizes = report.get("bytes", {})
+    for name, count in report["counts"].items():
+        table.add_row(name.replace("_", " "), str(count), f"{sizes[name]:,}" if name in sizes else "")
+    if "copied" in sizes:
+        table.add_row("bytes copied", "", f"{sizes['copied']:,}")
+    console.print(table)
+    actions = report.get("actions", [])
+    if actions:
+        shown = Table(title="would do (nothing written)", title_justify="left")
+        for column in ("kind", "source", "dest_key", "reason"):
+            shown.add_column(column)
+        for action in actions[:SHOWN_ACTIONS]:
+            shown.add_row(action["kind"], action["source"], action["dest_key"], action["reason"])
+        console.print(shown)
+        if len(actions) > SHOWN_ACTIONS:
+            console.print(f"... and {len(actions) - SHOWN_ACTIONS} more (--json lists all)")
+    if report["failures"]:
+        failed = Table(title="failures", title_justify="left")
+        failed.add_column("key")
+        failed.add_column("reason")
+        for failure in report["failures"]:
+            failed.add_row(failure["key"], failure["reason"])
+        console.print(failed)
+    verdict = "OK" if report["exit_code"] == 0 else "FAILED"
+    console.print(f"{verdict} in {report['seconds']} s (exit {report['exit_code']})")

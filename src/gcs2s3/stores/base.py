@@ -1,0 +1,67 @@
+"""The store interfaces: what the planner, executor and verifier may ask of a source or a target."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol
+
+from gcs2s3.models import SourceObject, TargetObject, WriteResult
+
+
+class SourceStore(Protocol):
+    """A read-only bucket of versioned objects (GCS)."""
+
+    bucket: str
+
+    def list(self, prefix: str) -> Iterator[SourceObject]:
+        """Every object under `prefix`, page by page, in the server's (name) order."""
+        ...
+
+    def read(self, obj: SourceObject, start: int, end: int) -> bytes:
+        """Bytes [start, end) of exactly the listed generation of `obj`."""
+        ...
+
+
+class TargetStore(Protocol):
+    """An S3-like store; every write reports what the server recorded (the evidence to verify)."""
+
+    def list(self, bucket: str, prefix: str) -> Iterator[TargetObject]: ...
+
+    def head(self, bucket: str, key: str) -> TargetObject | None:
+        """Size, ETag, user metadata and full-object checksum; None when the key does not exist."""
+        ...
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        md5_b64: str,
+        crc32c: str,
+        metadata: Mapping[str, str],
+        if_absent: bool,
+    ) -> WriteResult: ...
+
+    def create_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> str: ...
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes, crc32c: str) -> str: ...
+
+    def complete_multipart(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str, str]],
+        *,
+        crc32c: str,
+        if_absent: bool,
+    ) -> WriteResult: ...
+
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str) -> WriteResult:
+        """Server-side copy keeping user metadata; S3 computes a full-object CRC32C of the copy."""
+        ...
+
+    def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]: ...

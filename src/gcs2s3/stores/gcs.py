@@ -1,0 +1,125 @@
+"""GCS source adapter over google-cloud-storage.
+
+Lists with only the fields the planner needs, reads exact generations by byte range (so a version
+replaced mid-run is never mixed with its successor), and turns google-api-core / google-auth
+exceptions into `gcs2s3.errors` types.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import requests
+import requests.adapters
+from google.api_core import exceptions as gexc
+from google.auth import exceptions as auth_exc
+from google.cloud import storage
+from google.oauth2 import service_account
+
+from gcs2s3.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError, TransientError
+from gcs2s3.models import SourceObject
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+_LIST_FIELDS = "items(name,size,md5Hash,crc32c,generation,timeCreated),nextPageToken"
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Map google exceptions raised by the wrapped call to gcs2s3 errors, naming `what` was tried."""
+
+    def wrap(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except gexc.NotFound as exc:
+                raise NotFoundError(f"GCS {what}: not found ({exc.message})", 404) from None
+            except (gexc.Forbidden, gexc.Unauthorized, auth_exc.RefreshError) as exc:
+                raise AccessDeniedError(f"GCS {what}: access denied ({_short(exc)})", 403) from None
+            except (gexc.ServerError, gexc.TooManyRequests, requests.ConnectionError, requests.Timeout) as exc:
+                raise TransientError(f"GCS {what}: {_short(exc)}", getattr(exc, "code", None)) from None
+            except gexc.GoogleAPICallError as exc:
+                raise StoreError(f"GCS {what}: {_short(exc)}", exc.code) from None
+
+        return inner
+
+    return wrap
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+
+
+def _credentials(key_file: Path | None) -> service_account.Credentials | None:
+    if key_file is None:
+        return None
+    try:
+        info = json.loads(key_file.read_text(encoding="utf-8"))
+        return service_account.Credentials.from_service_account_info(info)
+    except FileNotFoundError:
+        raise ConfigError(f"gcs_key_file {key_file} not found: put the service-account key there") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"gcs_key_file {key_file} cannot be read: {exc.strerror or exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # Deliberately no detail: the parser's message may quote the key's contents.
+        raise ConfigError(
+            f"gcs_key_file {key_file} is not a service-account key (JSON with type, client_email and "
+            "private_key): download a new key for the service account"
+        ) from None
+
+
+class GcsSource:
+    """The GCS bucket the data team drops files into."""
+
+    def __init__(self, bucket: str, key_file: Path | None = None, pool_size: int = 16) -> None:
+        credentials = _credentials(key_file)
+        try:
+            if os.environ.get(EMULATOR_ENV):
+                # The emulator accepts anything; the key file, if given, was still checked above.
+                self._client = storage.Client(project="gcs2s3-emulated")
+            else:
+                self._client = storage.Client(credentials=credentials, project=getattr(credentials, "project_id", None))
+        except auth_exc.DefaultCredentialsError:
+            raise ConfigError(
+                "no GCS credentials: set gcs_key_file to a service-account key, or provide application "
+                "default credentials (GOOGLE_APPLICATION_CREDENTIALS)"
+            ) from None
+        adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
+        self._client._http.mount("https://", adapter)
+        self._client._http.mount("http://", adapter)
+        self.bucket = bucket
+        self._bucket = self._client.bucket(bucket)
+
+    def list(self, prefix: str) -> Iterator[SourceObject]:
+        pages = self._client.list_blobs(self.bucket, prefix=prefix or None, fields=_LIST_FIELDS, page_size=1000)
+        iterator = iter(pages)
+        while True:
+            blob = self._next(iterator)
+            if blob is None:
+                return
+            yield SourceObject(
+                name=blob.name,
+                size=int(blob.size or 0),
+                md5=base64.b64decode(blob.md5_hash).hex() if blob.md5_hash else None,
+                crc32c=blob.crc32c or "",
+                generation=int(blob.generation or 0),
+                created=blob.time_created,
+            )
+
+    @_translated("listing")
+    def _next(self, iterator: Iterator[storage.Blob]) -> storage.Blob | None:
+        return next(iterator, None)
+
+    @_translated("read")
+    def read(self, obj: SourceObject, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        blob = self._bucket.blob(obj.name, generation=obj.generation)
+        return blob.download_as_bytes(start=start, end=end - 1, raw_download=True, checksum=None)

@@ -1,0 +1,211 @@
+"""S3 target adapter over boto3.
+
+Every write sends the checksums S3 validates on receipt (Content-MD5 and/or CRC32C, full-object for
+multipart), archive writes are conditional (If-None-Match: *) so an archive entry is never
+overwritten, and botocore exceptions are translated into `gcs2s3.errors` types here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import boto3
+from botocore import exceptions as bexc
+from botocore.config import Config
+
+from gcs2s3.errors import (
+    AccessDeniedError,
+    ConfigError,
+    NotFoundError,
+    PreconditionFailedError,
+    StoreError,
+    TransientError,
+)
+from gcs2s3.models import TargetObject, WriteResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchUpload"}
+_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"}
+_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+_TRANSIENT = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "ThrottlingException"}
+
+
+def _translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def wrap(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except bexc.ClientError as exc:
+                raise _from_client_error(what, exc) from None
+            except bexc.NoCredentialsError:
+                raise ConfigError(
+                    "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run "
+                    "with a task role"
+                ) from None
+            except (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ReadTimeoutError,
+                    bexc.ConnectTimeoutError, bexc.ResponseStreamingError) as exc:
+                raise TransientError(f"S3 {what}: {exc}") from None
+            except bexc.BotoCoreError as exc:
+                raise StoreError(f"S3 {what}: {exc}") from None
+
+        return inner
+
+    return wrap
+
+
+def _from_client_error(what: str, exc: bexc.ClientError) -> StoreError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = f"S3 {what}: {code or status} {error.get('Message', '')}".strip()
+    if code in _NOT_FOUND or status == 404:
+        return NotFoundError(message, status)
+    if code in _DENIED or status in (401, 403):
+        return AccessDeniedError(message, status)
+    if code in _PRECONDITION or status == 412:
+        return PreconditionFailedError(message, status)
+    if code in _TRANSIENT or (status is not None and status >= 500):
+        return TransientError(message, status)
+    return StoreError(message, status)
+
+
+def _result(response: Mapping[str, Any]) -> WriteResult:
+    return WriteResult(etag=str(response.get("ETag", "")).strip('"'), crc32c=response.get("ChecksumCRC32C"))
+
+
+class S3Target:
+    """One boto3 client serving the primary and the archive bucket (thread-safe, pooled)."""
+
+    def __init__(self, region: str, pool_size: int = 16) -> None:
+        config = Config(
+            region_name=region,
+            retries={"mode": "standard", "max_attempts": 6},
+            max_pool_connections=pool_size,
+            # We compute and send our own checksums; do not let botocore hash every body a second time.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        self._client = boto3.session.Session().client("s3", config=config)
+
+    def list(self, bucket: str, prefix: str) -> Iterator[TargetObject]:
+        pages = iter(self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
+        while True:
+            page = self._next_page(pages, bucket)
+            if page is None:
+                return
+            for item in page.get("Contents", ()):
+                yield TargetObject(key=item["Key"], size=item["Size"], etag=item["ETag"].strip('"'))
+
+    @_translated("listing")
+    def _next_page(self, pages: Iterator[dict[str, Any]], bucket: str) -> dict[str, Any] | None:
+        return next(pages, None)
+
+    @_translated("head")
+    def head(self, bucket: str, key: str) -> TargetObject | None:
+        try:
+            response = self._client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except bexc.ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return None
+            raise
+        return TargetObject(
+            key=key,
+            size=response["ContentLength"],
+            etag=response["ETag"].strip('"'),
+            metadata=response.get("Metadata", {}),
+            crc32c=response.get("ChecksumCRC32C"),
+            checksum_type=response.get("ChecksumType"),
+        )
+
+    @_translated("put")
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        *,
+        md5_b64: str,
+        crc32c: str,
+        metadata: Mapping[str, str],
+        if_absent: bool,
+    ) -> WriteResult:
+        extra = {"IfNoneMatch": "*"} if if_absent else {}
+        response = self._client.put_object(
+            Bucket=bucket, Key=key, Body=body, ContentMD5=md5_b64, ChecksumCRC32C=crc32c,
+            Metadata=dict(metadata), **extra,
+        )
+        return _result(response)
+
+    @_translated("create multipart upload")
+    def create_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> str:
+        response = self._client.create_multipart_upload(
+            Bucket=bucket, Key=key, Metadata=dict(metadata), ChecksumAlgorithm="CRC32C", ChecksumType="FULL_OBJECT"
+        )
+        return str(response["UploadId"])
+
+    @_translated("upload part")
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes, crc32c: str) -> str:
+        response = self._client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumCRC32C=crc32c
+        )
+        return str(response["ETag"])
+
+    @_translated("complete multipart upload")
+    def complete_multipart(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str, str]],
+        *,
+        crc32c: str,
+        if_absent: bool,
+    ) -> WriteResult:
+        extra = {"IfNoneMatch": "*"} if if_absent else {}
+        response = self._client.complete_multipart_upload(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": etag, "ChecksumCRC32C": crc} for n, etag, crc in parts]
+            },
+            ChecksumCRC32C=crc32c,
+            ChecksumType="FULL_OBJECT",
+            **extra,
+        )
+        return _result(response)
+
+    @_translated("abort multipart upload")
+    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
+        self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+    @_translated("copy")
+    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str) -> WriteResult:
+        response = self._client.copy_object(
+            Bucket=bucket,
+            Key=key,
+            CopySource={"Bucket": src_bucket, "Key": src_key},
+            MetadataDirective="COPY",
+            ChecksumAlgorithm="CRC32C",
+        )
+        return _result(response.get("CopyObjectResult", {}))
+
+    def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
+        body = self._get(bucket, key)["Body"]
+        try:
+            while chunk := self._read(body, chunk_size):
+                yield chunk
+        finally:
+            body.close()
+
+    @_translated("get")
+    def _get(self, bucket: str, key: str) -> dict[str, Any]:
+        return self._client.get_object(Bucket=bucket, Key=key)
+
+    @_translated("read body")
+    def _read(self, body: Any, size: int) -> bytes:
+        return body.read(size)

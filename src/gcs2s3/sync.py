@@ -1,0 +1,90 @@
+"""One sync run, end to end: list both sides, plan, settle uncertain cases, deliver, verify.
+
+Listing failures that mean the settings are wrong (bucket not found, access denied) become
+ConfigError (exit 2) here, before any write.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from gcs2s3.config import Settings
+from gcs2s3.errors import guarded
+from gcs2s3.execute import Executor
+from gcs2s3.keys import KeyRules
+from gcs2s3.models import Action, Kind, Outcome, Plan
+from gcs2s3.plan import build_plan, resolve
+from gcs2s3.stores.base import SourceStore, TargetStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SyncResult:
+    plan: Plan
+    outcomes: list[Outcome] = field(default_factory=list)
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed or self.plan.refused else 0
+
+
+def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> Plan:
+    """List both sides and plan, then settle CHECK actions with one HEAD each (in parallel)."""
+    rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
+    sources = guarded(source_store.list(settings.path), f"GCS bucket gs://{settings.gcs_bucket}", "gcs_bucket")
+    targets = guarded(
+        target.list(settings.s3_bucket, settings.s3_prefix), f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"
+    )
+    plan = build_plan(rules, sources, targets)
+    checks = [i for i, a in enumerate(plan.actions) if a.kind is Kind.CHECK]
+    if checks:
+        def settle(index: int) -> Action:
+            action = plan.actions[index]
+            return resolve(action, target.head(settings.s3_bucket, action.dest_key))
+
+        with ThreadPoolExecutor(max_workers=settings.workers) as pool:
+            for index, settled in zip(checks, pool.map(settle, checks), strict=True):
+                plan.actions[index] = settled
+    return plan
+
+
+def run_sync(
+    settings: Settings,
+    source_store: SourceStore,
+    target: TargetStore,
+    *,
+    dry_run: bool = False,
+    deep_verify: bool = False,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> SyncResult:
+    started = time.monotonic()
+    plan = make_plan(settings, source_store, target)
+    result = SyncResult(plan=plan, dry_run=dry_run)
+    todo = plan.of_kind(Kind.NEW, Kind.CHANGED)
+    log.info(
+        "planned: %d new, %d changed, %d unchanged, %d refused",
+        len(plan.of_kind(Kind.NEW)), len(plan.of_kind(Kind.CHANGED)), len(plan.of_kind(Kind.UNCHANGED)),
+        len(plan.refused),
+    )
+    if todo and not dry_run:
+        # One cheap request, so that a missing or forbidden archive bucket is a settings error
+        # (exit 2, nothing written) rather than one failure per object.
+        next(iter(guarded(
+            target.list(settings.archive_bucket, settings.archive_prefix),
+            f"archive bucket s3://{settings.archive_bucket}", "archive_bucket",
+        )), None)
+        executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome)
+        result.outcomes = executor.run(todo)
+    result.seconds = time.monotonic() - started
+    return result

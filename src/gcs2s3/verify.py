@@ -1,0 +1,124 @@
+"""Verification: does what S3 holds carry the source version's hashes?
+
+`written_mismatch` judges one write from what S3 itself reported (single-part ETag = MD5, or the
+full-object CRC32C S3 computed); `deep_mismatch` re-reads a body and hashes it; `run_verify` re-lists
+source, primary and archive and reports every delivered key that differs from its source and every
+current version that has no archive entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gcs2s3.config import Settings
+from gcs2s3.errors import guarded
+from gcs2s3.hashes import BodyHasher
+from gcs2s3.keys import KeyRules
+from gcs2s3.models import Kind, SourceObject, TargetObject, WriteResult
+from gcs2s3.plan import build_plan
+from gcs2s3.stores.base import SourceStore, TargetStore
+
+log = logging.getLogger(__name__)
+DEEP_CHUNK = 1024 * 1024
+
+
+def written_mismatch(source: SourceObject, reported: WriteResult | TargetObject) -> tuple[str | None, str | None]:
+    """(evidence used, problem) for an object S3 reported; problem None means it matches the source.
+
+    Every piece of evidence S3 gave must agree; evidence None means S3 gave none we can use (the
+    caller asks again with a HEAD).
+    """
+    used = []
+    if reported.crc32c:
+        if reported.crc32c != source.crc32c:
+            return "crc32c", f"S3 reports CRC32C {reported.crc32c}, source has {source.crc32c}"
+        used.append("crc32c")
+    if source.md5 and len(reported.etag) == 32 and "-" not in reported.etag:
+        if reported.etag != source.md5:
+            return "etag-md5", f"S3 reports MD5 {reported.etag}, source has {source.md5}"
+        used.append("etag-md5")
+    return ("+".join(used) or None), None
+
+
+def deep_mismatch(target: TargetStore, bucket: str, key: str, source: SourceObject) -> str | None:
+    """Read the whole body back from S3 and compare its hashes with the source's."""
+    hasher = BodyHasher()
+    for chunk in target.iter_body(bucket, key, DEEP_CHUNK):
+        hasher.update(chunk)
+    problem = hasher.mismatch(source)
+    return f"body read back: {problem}" if problem else None
+
+
+def check_object(target: TargetStore, bucket: str, listed: TargetObject, source: SourceObject,
+                 deep: bool) -> str | None:
+    """Problem with one listed target object, HEADing it only when its listing proves nothing."""
+    if listed.size != source.size:
+        return f"size {listed.size}, source has {source.size}"
+    evidence, problem = written_mismatch(source, listed)
+    if evidence is None or problem:
+        head = target.head(bucket, listed.key)
+        if head is None:
+            return "disappeared while verifying"
+        evidence, problem = written_mismatch(source, head)
+        if evidence is None:
+            return "S3 reports neither an MD5 ETag nor a CRC32C for it; use --deep-verify"
+    if problem is None and deep:
+        problem = deep_mismatch(target, bucket, listed.key, source)
+    return problem
+
+
+@dataclass(slots=True)
+class VerifyResult:
+    checked: int = 0
+    archive_checked: int = 0
+    problems: list[dict[str, str]] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def run_verify(
+    settings: Settings,
+    source_store: SourceStore,
+    target: TargetStore,
+    *,
+    deep: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> VerifyResult:
+    """Re-list everything and check every current source version against both targets."""
+    rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
+    plan = build_plan(
+        rules,
+        guarded(source_store.list(settings.path), f"GCS bucket gs://{settings.gcs_bucket}", "gcs_bucket"),
+        guarded(target.list(settings.s3_bucket, settings.s3_prefix), f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"),
+    )
+    archive_listing = target.list(settings.archive_bucket, settings.archive_prefix)
+    archive = {t.key: t for t in guarded(archive_listing, f"archive bucket s3://{settings.archive_bucket}", "archive_bucket")}
+    result = VerifyResult(refused=[{"key": r.name, "reason": r.reason} for r in plan.refused])
+    for action in plan.actions:
+        source = action.source
+        if action.kind is Kind.NEW:
+            result.problems.append({"key": action.dest_key, "reason": "not delivered: missing from the primary target"})
+        else:
+            problem = check_object(target, settings.s3_bucket, action.target, source, deep)  # type: ignore[arg-type]
+            if problem:
+                result.problems.append({"key": action.dest_key, "reason": problem})
+        result.checked += 1
+        # The generation-qualified name exists only when two versions shared a creation second.
+        entry = archive.get(rules.archive_key(action.dest_key, source.created, source.generation)) or archive.get(
+            action.archive_key
+        )
+        if entry is None:
+            result.problems.append({"key": action.archive_key, "reason": "no archive entry for the current version"})
+        else:
+            problem = check_object(target, settings.archive_bucket, entry, source, deep)
+            if problem:
+                result.problems.append({"key": entry.key, "reason": f"archive entry: {problem}"})
+            result.archive_checked += 1
+        if on_progress:
+            on_progress(result.checked)
+    return result
