@@ -7,8 +7,8 @@ sync (all new), change one object and sync (one changed), sync again (nothing to
 from __future__ import annotations
 
 import struct
-import time
 import tempfile
+import time
 import zlib
 from pathlib import Path
 

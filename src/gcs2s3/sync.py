@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from gcs2s3.config import Settings
-from gcs2s3.errors import guarded
 from gcs2s3.execute import Executor
 from gcs2s3.keys import KeyRules
+from gcs2s3.listings import archive_listing, primary_listing, source_listing
 from gcs2s3.models import Action, Kind, Outcome, Plan
 from gcs2s3.plan import build_plan, resolve
 from gcs2s3.stores.base import SourceStore, TargetStore
@@ -42,11 +42,7 @@ class SyncResult:
 def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> Plan:
     """List both sides and plan, then settle CHECK actions with one HEAD each (in parallel)."""
     rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
-    sources = guarded(source_store.list(settings.path), f"GCS bucket gs://{settings.gcs_bucket}", "gcs_bucket")
-    targets = guarded(
-        target.list(settings.s3_bucket, settings.s3_prefix), f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"
-    )
-    plan = build_plan(rules, sources, targets)
+    plan = build_plan(rules, source_listing(settings, source_store), primary_listing(settings, target))
     checks = [i for i, a in enumerate(plan.actions) if a.kind is Kind.CHECK]
     if checks:
         def settle(index: int) -> Action:
@@ -80,10 +76,7 @@ def run_sync(
     if todo and not dry_run:
         # One cheap request, so that a missing or forbidden archive bucket is a settings error
         # (exit 2, nothing written) rather than one failure per object.
-        next(iter(guarded(
-            target.list(settings.archive_bucket, settings.archive_prefix),
-            f"archive bucket s3://{settings.archive_bucket}", "archive_bucket",
-        )), None)
+        next(archive_listing(settings, target), None)
         executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome)
         result.outcomes = executor.run(todo)
     result.seconds = time.monotonic() - started

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gcs2s3.config import Settings
-from gcs2s3.errors import guarded
 from gcs2s3.hashes import BodyHasher
 from gcs2s3.keys import KeyRules
+from gcs2s3.listings import archive_listing, primary_listing, source_listing
 from gcs2s3.models import Kind, SourceObject, TargetObject, WriteResult
 from gcs2s3.plan import build_plan
 from gcs2s3.stores.base import SourceStore, TargetStore
@@ -91,27 +91,22 @@ def run_verify(
 ) -> VerifyResult:
     """Re-list everything and check every current source version against both targets."""
     rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
-    plan = build_plan(
-        rules,
-        guarded(source_store.list(settings.path), f"GCS bucket gs://{settings.gcs_bucket}", "gcs_bucket"),
-        guarded(target.list(settings.s3_bucket, settings.s3_prefix), f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"),
-    )
-    archive_listing = target.list(settings.archive_bucket, settings.archive_prefix)
-    archive = {t.key: t for t in guarded(archive_listing, f"archive bucket s3://{settings.archive_bucket}", "archive_bucket")}
+    plan = build_plan(rules, source_listing(settings, source_store), primary_listing(settings, target))
+    archive = {t.key: t for t in archive_listing(settings, target)}
     result = VerifyResult(refused=[{"key": r.name, "reason": r.reason} for r in plan.refused])
     for action in plan.actions:
         source = action.source
         if action.kind is Kind.NEW:
-            result.problems.append({"key": action.dest_key, "reason": "not delivered: missing from the primary target"})
+            missing = "not delivered: missing from the primary target"
+            result.problems.append({"key": action.dest_key, "reason": missing})
         else:
             problem = check_object(target, settings.s3_bucket, action.target, source, deep)  # type: ignore[arg-type]
             if problem:
                 result.problems.append({"key": action.dest_key, "reason": problem})
         result.checked += 1
         # The generation-qualified name exists only when two versions shared a creation second.
-        entry = archive.get(rules.archive_key(action.dest_key, source.created, source.generation)) or archive.get(
-            action.archive_key
-        )
+        fallback = rules.archive_key(action.dest_key, source.created, source.generation)
+        entry = archive.get(fallback) or archive.get(action.archive_key)
         if entry is None:
             result.problems.append({"key": action.archive_key, "reason": "no archive entry for the current version"})
         else:

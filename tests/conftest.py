@@ -1,0 +1,102 @@
+"""Fixtures: real fake-gcs-server and moto processes on 127.0.0.1 for the whole session, fresh buckets
+per test, a settings file writer and a CLI runner."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from google.cloud import storage
+from typer.testing import CliRunner
+
+from gcs2s3.cli import app
+from gcs2s3.emulators import running_emulators
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def emulators() -> Iterator[dict[str, str]]:
+    with running_emulators() as env:
+        yield env
+
+
+@dataclass
+class World:
+    """One test's buckets on the emulators, and helpers to fill and inspect them."""
+
+    gcs_bucket: str
+    s3_bucket: str
+    archive_bucket: str
+    tmp: Path
+
+    @property
+    def gcs(self) -> storage.Bucket:
+        return storage.Client(project="test").bucket(self.gcs_bucket)
+
+    @property
+    def s3(self):  # type: ignore[no-untyped-def]
+        return boto3.client("s3")
+
+    def put(self, name: str, body: bytes) -> None:
+        self.gcs.blob(name).upload_from_string(body)
+
+    def keys(self, bucket: str | None = None, prefix: str = "") -> dict[str, bytes]:
+        bucket = bucket or self.s3_bucket
+        out = {}
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", ()):
+                out[item["Key"]] = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        return out
+
+    def ini(self, **overrides: str) -> Path:
+        values = {
+            "gcs_bucket": self.gcs_bucket,
+            "path": "",
+            "s3_bucket": self.s3_bucket,
+            "s3_prefix": "",
+            "archive_bucket": self.archive_bucket,
+            "archive_prefix": "archive/",
+            "wordpress_modification_for_s3_upload_plugin": "false",
+            "gcs_key_file": "",
+            "workers": "4",
+        }
+        values.update(overrides)
+        body = "\n".join(f"{k} = {v}" for k, v in values.items())
+        path = self.tmp / "primary.ini"
+        path.write_text(f"[DEFAULT]\naws_region = us-east-1\n\n[Stage]\n{body}\n", encoding="utf-8")
+        return path
+
+
+@pytest.fixture
+def world(emulators: dict[str, str], tmp_path: Path) -> World:
+    n = next(_counter)
+    w = World(f"src-{n}", f"dst-{n}", f"arc-{n}", tmp_path)
+    storage.Client(project="test").create_bucket(w.gcs_bucket)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=w.s3_bucket)
+    s3.create_bucket(Bucket=w.archive_bucket)
+    return w
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
+    """Run the real CLI in-process, as `gcs2s3 ARGS...`."""
+    result = CliRunner().invoke(app, list(args), env={**os.environ, **(env or {})}, catch_exceptions=False)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def dedent(text: str) -> str:
+    return textwrap.dedent(text).lstrip()

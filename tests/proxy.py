@@ -1,0 +1,105 @@
+"""A small reverse proxy on 127.0.0.1 for tests: counts requests and injects faults.
+
+It sits between a client and an emulator (point STORAGE_EMULATOR_HOST or AWS_ENDPOINT_URL at it).
+`fault(method, path)` may return an HTTP status to answer instead of forwarding.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+S3_ERROR = {
+    500: b"<Error><Code>InternalError</Code><Message>injected by test proxy</Message></Error>",
+    403: b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+    503: b"<Error><Code>SlowDown</Code><Message>injected by test proxy</Message></Error>",
+}
+
+
+class Proxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_port = parts.port or 80
+        self.requests: list[tuple[str, str]] = []
+        self.fault: Callable[[str, str], int | None] = lambda method, path: None
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+
+            def _handle(self) -> None:
+                body = self._body()
+                with proxy.lock:
+                    proxy.requests.append((self.command, self.path))
+                status = proxy.fault(self.command, self.path)
+                if status:
+                    payload = S3_ERROR.get(status, b"injected") if self.command != "HEAD" else b""
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    self.close_connection = True
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection")}
+                headers["Content-Length"] = str(len(body))
+                conn = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    response = conn.getresponse()
+                    payload = response.read()
+                    self.send_response(response.status)
+                    for key, value in response.getheaders():
+                        if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                            self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
+                finally:
+                    conn.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Proxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def count(self, predicate: Callable[[str, str], bool]) -> int:
+        with self.lock:
+            return sum(1 for method, path in self.requests if predicate(method, path))
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()

@@ -1,0 +1,115 @@
+"""Settings: the template loads, every bad setting is exit 2 with one line saying what to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gcs2s3.config import load_settings, parse_thumbnail_sizes
+from gcs2s3.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {
+    "gcs_bucket": "incoming-stage",
+    "path": "exports/",
+    "s3_bucket": "media-stage",
+    "archive_bucket": "media-archive",
+    "archive_prefix": "archive/",
+}
+
+
+def write(tmp_path: Path, extra: str = "", text: str | None = None) -> Path:
+    """A settings file: BASE with `extra` lines (key = value) overriding or adding keys."""
+    values = dict(BASE)
+    for line in filter(None, extra.splitlines()):
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip()
+    if text is None:
+        text = "[DEFAULT]\naws_region = us-east-1\n\n[Stage]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
+    path = tmp_path / "primary.ini"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error(path: Path, level: str | None = "Stage") -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, level)
+    assert caught.value.exit_code == 2
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_template_has_the_design_keys_and_loads_for_both_levels() -> None:
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "template_primary.ini")
+    design_keys = {
+        "aws_region", "gcs_key_file", "gcs_bucket", "path", "s3_bucket", "s3_prefix", "archive_bucket",
+        "archive_prefix", "wordpress_modification_for_s3_upload_plugin", "thumbnails", "thumbnail_sizes",
+        "wordpress_url", "wordpress_user", "wordpress_app_password", "notify_sns_topic_arn", "notify_webhook_url",
+    }
+    for level in ("Stage", "Prod"):
+        assert set(parser[level]) == design_keys
+        settings = load_settings(ROOT / "template_primary.ini", level)
+        assert settings.dev_level == level and settings.flatten
+        assert settings.gcs_key_file == ROOT / "key/service-account.json"
+    assert len(parse_thumbnail_sizes(parser["Stage"]["thumbnail_sizes"])) == 6
+
+
+def test_level_from_environment_and_case_insensitive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DevLevel", "stage")
+    assert load_settings(write(tmp_path), None).dev_level == "Stage"
+
+
+def test_booleans(tmp_path: Path) -> None:
+    for word, value in (("yes", True), ("0", False), ("TRUE", True), ("no", False)):
+        path = write(tmp_path, f"wordpress_modification_for_s3_upload_plugin = {word}")
+        assert load_settings(path, "Stage").flatten is value
+    assert "not a boolean" in error(write(tmp_path, "wordpress_modification_for_s3_upload_plugin = maybe"))
+
+
+def test_no_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DevLevel", raising=False)
+    message = error(write(tmp_path), None)
+    assert "--dev-level" in message and "DevLevel" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("thumbnail = true", "thumbnail: unknown key"),
+        ("path = /exports/", "must not start with '/'"),
+        ("s3_bucket = media-archive\narchive_prefix = ", "overlaps the primary target"),
+        ("thumbnail_sizes = big:large", "not name:WIDTHxHEIGHT"),
+        ("gcs_bucket = Not_A_Bucket!", "not a valid bucket name"),
+        ("workers = 0", "workers"),
+        ("thumbnails = true", "not available in this version"),
+    ],
+)
+def test_bad_settings(tmp_path: Path, extra: str, expected: str) -> None:
+    assert expected in error(write(tmp_path, extra))
+
+
+def test_overlap_both_ways_and_siblings_allowed(tmp_path: Path) -> None:
+    same = "s3_bucket = media-archive\n"
+    assert "overlaps" in error(write(tmp_path, same + "s3_prefix = archive/new/"))
+    assert "overlaps" in error(write(tmp_path, same + "s3_prefix = arch"))
+    assert load_settings(write(tmp_path, same + "s3_prefix = uploads/"), "Stage").s3_prefix == "uploads/"
+
+
+def test_missing_file_section_and_malformed_file(tmp_path: Path) -> None:
+    assert "template_primary.ini" in error(tmp_path / "nope.ini")
+    assert "no [Prod] section" in error(write(tmp_path), "Prod")
+    assert "cannot be read" in error(write(tmp_path, text="gcs_bucket = x\n"))
+    assert "missing" in error(write(tmp_path, text="[Stage]\npath = x/\n"))
+    assert "already exists" in error(write(tmp_path, text="[Stage]\npath = x/\npath = y/\n"))
+
+
+def test_secret_from_environment_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GCS2S3_WORDPRESS_APP_PASSWORD", "abcd efgh ijkl")
+    settings = load_settings(write(tmp_path), "Stage")
+    assert settings.wordpress_app_password.get_secret_value() == "abcd efgh ijkl"
+    assert "abcd" not in repr(settings) and "abcd" not in str(settings.model_dump())

@@ -1,0 +1,85 @@
+"""Pure planning: merge-join decisions, refusals, placeholders, collisions, CHECK resolution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gcs2s3.keys import KeyRules
+from gcs2s3.models import Kind, SourceObject, TargetObject
+from gcs2s3.plan import CollisionError, build_plan, resolve, source_metadata
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+MD5 = "0" * 31 + "1"
+
+
+def src(name: str, size: int = 3, md5: str | None = MD5, crc: str = "AAAAAA==") -> SourceObject:
+    return SourceObject(name, size, md5, crc, 11, T0)
+
+
+RULES = KeyRules(path="in/", s3_prefix="out/", archive_prefix="arc/", flatten=True)
+
+
+def test_new_unchanged_changed_and_check() -> None:
+    sources = [src("in/a/new.csv"), src("in/same.csv"), src("in/bigger.csv", 9), src("in/multi.bin"), src("in/nomd5", md5=None)]
+    targets = [
+        TargetObject("out/same.csv", 3, MD5),
+        TargetObject("out/bigger.csv", 3, MD5),
+        TargetObject("out/multi.bin", 3, "abc-2"),
+        TargetObject("out/nomd5", 3, MD5),
+        TargetObject("out/zzz-old.csv", 1, MD5),
+        TargetObject("out/.gcs2s3/state.json.gz", 1, MD5),
+    ]
+    plan = build_plan(RULES, sources, targets)
+    kinds = {a.dest_key: a.kind for a in plan.actions}
+    assert kinds == {
+        "out/a_new.csv": Kind.NEW,
+        "out/same.csv": Kind.UNCHANGED,
+        "out/bigger.csv": Kind.CHANGED,
+        "out/multi.bin": Kind.CHECK,
+        "out/nomd5": Kind.CHECK,
+    }
+    assert plan.target_only == 1  # bookkeeping keys are not content
+    new = next(a for a in plan.actions if a.kind is Kind.NEW)
+    assert new.archive_key == "arc/a_new.20260102T030405Z.csv"
+
+
+def test_placeholders_are_skipped_and_refusals_listed() -> None:
+    plan = build_plan(RULES, [src("in/folder/", 0), src("in/folder/", 5), src("in/.gcs2s3/x"), src("in/")], [])
+    assert plan.placeholders == 1
+    assert [a.dest_key for a in plan.actions] == ["out/folder_"]  # a "/"-ended name with content is content
+    assert sorted(r.name for r in plan.refused) == ["in/", "in/.gcs2s3/x"]
+
+
+def test_collision_refuses_the_whole_plan_naming_both() -> None:
+    with pytest.raises(CollisionError) as caught:
+        build_plan(RULES, [src("in/a/b_c"), src("in/a_b/c")], [])
+    assert "'in/a/b_c' and 'in/a_b/c'" in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_resolve_trusts_metadata_only_when_every_hash_matches() -> None:
+    source = src("in/multi.bin")
+    action = build_plan(RULES, [source], [TargetObject("out/multi.bin", 3, "abc-2")]).actions[0]
+    good = TargetObject("out/multi.bin", 3, "abc-2", metadata=source_metadata(source))
+    assert resolve(action, good).kind is Kind.UNCHANGED
+    stale = TargetObject("out/multi.bin", 3, "abc-2", metadata={**source_metadata(source), "source-md5": "f" * 32})
+    assert resolve(action, stale).kind is Kind.CHANGED
+    assert resolve(action, TargetObject("out/multi.bin", 3, "abc-2", metadata={})).kind is Kind.CHANGED
+    assert resolve(action, None).kind is Kind.NEW
+
+
+@given(st.lists(st.text(min_size=1, max_size=12), unique=True, max_size=25), st.data())
+def test_merge_join_matches_a_dictionary_lookup(names: list[str], data: st.DataObject) -> None:
+    rules = KeyRules(path="", s3_prefix="", archive_prefix="arc/", flatten=False)
+    present = data.draw(st.lists(st.sampled_from(names), unique=True) if names else st.just([]))
+    extra = data.draw(st.lists(st.text(min_size=1, max_size=12).filter(lambda n: n not in names), unique=True))
+    targets = [TargetObject(n, 3, MD5) for n in present + extra]
+    plan = build_plan(rules, [src(n) for n in names if ".gcs2s3" not in n.split("/")], targets)
+    for action in plan.actions:
+        expected = Kind.UNCHANGED if action.dest_key in present else Kind.NEW
+        assert action.kind is expected
+    assert plan.target_only == len([n for n in extra if ".gcs2s3" not in n.split("/")])
