@@ -24,7 +24,9 @@ RULES = KeyRules(path="in/", s3_prefix="out/", archive_prefix="arc/", flatten=Tr
 
 
 def test_new_unchanged_changed_and_check() -> None:
-    sources = [src("in/a/new.csv"), src("in/same.csv"), src("in/bigger.csv", 9), src("in/multi.bin"), src("in/nomd5", md5=None)]
+    sources = [
+        src("in/a/new.csv"), src("in/same.csv"), src("in/bigger.csv", 9), src("in/multi.bin"), src("in/nomd5", md5=None)
+    ]
     targets = [
         TargetObject("out/same.csv", 3, MD5),
         TargetObject("out/bigger.csv", 3, MD5),

@@ -8,6 +8,7 @@ overwritten, and botocore exceptions are translated into `gcs2s3.errors` types h
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
@@ -83,7 +84,12 @@ class S3Target:
     def __init__(self, region: str, pool_size: int = 16) -> None:
         config = Config(
             region_name=region,
-            retries={"mode": "standard", "max_attempts": 6},
+            # Standard mode: exponential backoff with jitter on 5xx, throttling and connection errors.
+            # AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still override it, as everywhere in the AWS SDKs.
+            retries={
+                "mode": os.environ.get("AWS_RETRY_MODE", "standard"),  # type: ignore[typeddict-item]
+                "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "6")),
+            },
             max_pool_connections=pool_size,
             # We compute and send our own checksums; do not let botocore hash every body a second time.
             request_checksum_calculation="when_required",
