@@ -57,7 +57,6 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
     except Gcs2s3Error as exc:
         if debug:
             log.exception("gcs2s3 failed")
-        log.error("%s", exc)
         sys.stderr.write(f"gcs2s3: error: {exc}\n")
         code = exc.exit_code
     except KeyboardInterrupt:

@@ -74,13 +74,14 @@ def _wait_ready(emulator: Emulator, probe: str) -> None:
     raise RuntimeError(f"{emulator.name} did not start at {emulator.url}:\n{log}")
 
 
-def start_fake_gcs(workdir: Path) -> Emulator:
+def start_fake_gcs(workdir: Path, log_level: str = "warn") -> Emulator:
+    """fake-gcs-server, memory backend (the filesystem one mangles names with '..', '//' or a final '/')."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "fake-gcs-server.log"
     command = [
         str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-        "-backend", "memory", "-public-host", f"127.0.0.1:{port}", "-external-url", url, "-log-level", "warn",
+        "-backend", "memory", "-public-host", f"127.0.0.1:{port}", "-external-url", url, "-log-level", log_level,
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -113,12 +114,16 @@ def emulator_env(gcs_url: str, s3_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_emulators() -> Iterator[dict[str, str]]:
-    """Start both emulators, point this process's environment at them, stop them afterwards."""
+def running_emulators(workdir: Path | None = None, log_requests: bool = False) -> Iterator[dict[str, str]]:
+    """Start both emulators, point this process's environment at them, stop them afterwards.
+
+    Their logs go to `workdir` (a temporary folder by default); with `log_requests` both log every request.
+    """
     with tempfile.TemporaryDirectory(prefix="gcs2s3-emulators-") as tmp:
-        gcs = start_fake_gcs(Path(tmp))
+        folder = workdir or Path(tmp)
+        gcs = start_fake_gcs(folder, "info" if log_requests else "warn")
         try:
-            s3 = start_moto(Path(tmp))
+            s3 = start_moto(folder)
         except BaseException:
             gcs.stop()
             raise

@@ -9,6 +9,7 @@ never see botocore or google-api-core types. Each class says what the caller sho
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -58,11 +59,18 @@ class VerificationError(Gcs2s3Error):
     """What the target reports after a write does not match the source's hashes."""
 
 
-def guarded(items: Iterable[T], what: str, setting: str) -> Iterator[T]:
-    """Pass a listing through, re-raising not-found / access-denied as a ConfigError naming the setting."""
+@contextmanager
+def as_config_error(what: str, setting: str) -> Iterator[None]:
+    """Re-raise not-found / access-denied inside the block as a ConfigError naming the setting to fix."""
     try:
-        yield from items
+        yield
     except NotFoundError:
         raise ConfigError(f"{what} not found: check {setting} in the settings file") from None
     except AccessDeniedError as exc:
         raise ConfigError(f"{what}: access denied ({exc}); check the credentials and their permissions") from None
+
+
+def guarded(items: Iterable[T], what: str, setting: str) -> Iterator[T]:
+    """Pass a listing through `as_config_error`."""
+    with as_config_error(what, setting):
+        yield from items

@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Executor
+from typing import TypeVar
 
 from gcs2s3.config import Settings
-from gcs2s3.errors import guarded
+from gcs2s3.errors import as_config_error, guarded
 from gcs2s3.models import SourceObject, TargetObject
 from gcs2s3.stores.base import SourceStore, TargetStore
+
+T = TypeVar("T")
 
 
 def source_listing(settings: Settings, store: SourceStore) -> Iterator[SourceObject]:
@@ -19,6 +23,22 @@ def primary_listing(settings: Settings, target: TargetStore) -> Iterator[TargetO
     return guarded(
         target.list(settings.s3_bucket, settings.s3_prefix), f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"
     )
+
+
+def probe_archive(settings: Settings, target: TargetStore) -> None:
+    """Fail with a ConfigError before any write when the archive bucket cannot be listed."""
+    with as_config_error(f"archive bucket s3://{settings.archive_bucket}", "archive_bucket"):
+        target.probe(settings.archive_bucket, settings.archive_prefix)
+
+
+def in_background(pool: Executor, items: Iterator[T]) -> Iterator[T]:
+    """Start consuming `items` on `pool` now; iterate the result later (re-raising its error)."""
+    future = pool.submit(list, items)
+
+    def results() -> Iterator[T]:
+        yield from future.result()
+
+    return results()
 
 
 def archive_listing(settings: Settings, target: TargetStore) -> Iterator[TargetObject]:

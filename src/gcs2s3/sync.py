@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from gcs2s3.config import Settings
 from gcs2s3.execute import Executor
 from gcs2s3.keys import KeyRules
-from gcs2s3.listings import archive_listing, primary_listing, source_listing
+from gcs2s3.listings import in_background, primary_listing, probe_archive, source_listing
 from gcs2s3.models import Action, Kind, Outcome, Plan
 from gcs2s3.plan import build_plan, resolve
 from gcs2s3.stores.base import SourceStore, TargetStore
@@ -42,7 +42,9 @@ class SyncResult:
 def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> Plan:
     """List both sides and plan, then settle CHECK actions with one HEAD each (in parallel)."""
     rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
-    plan = build_plan(rules, source_listing(settings, source_store), primary_listing(settings, target))
+    with ThreadPoolExecutor(max_workers=1) as pool:  # list both sides at once
+        targets = in_background(pool, primary_listing(settings, target))
+        plan = build_plan(rules, source_listing(settings, source_store), targets)
     checks = [i for i, a in enumerate(plan.actions) if a.kind is Kind.CHECK]
     if checks:
         def settle(index: int) -> Action:
@@ -76,7 +78,7 @@ def run_sync(
     if todo and not dry_run:
         # One cheap request, so that a missing or forbidden archive bucket is a settings error
         # (exit 2, nothing written) rather than one failure per object.
-        next(archive_listing(settings, target), None)
+        probe_archive(settings, target)
         executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome)
         result.outcomes = executor.run(todo)
     result.seconds = time.monotonic() - started

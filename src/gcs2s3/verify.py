@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from gcs2s3.config import Settings
 from gcs2s3.hashes import BodyHasher
 from gcs2s3.keys import KeyRules
-from gcs2s3.listings import archive_listing, primary_listing, source_listing
+from gcs2s3.listings import archive_listing, in_background, primary_listing, source_listing
 from gcs2s3.models import Kind, SourceObject, TargetObject, WriteResult
 from gcs2s3.plan import build_plan
 from gcs2s3.stores.base import SourceStore, TargetStore
@@ -91,8 +92,11 @@ def run_verify(
 ) -> VerifyResult:
     """Re-list everything and check every current source version against both targets."""
     rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
-    plan = build_plan(rules, source_listing(settings, source_store), primary_listing(settings, target))
-    archive = {t.key: t for t in archive_listing(settings, target)}
+    with ThreadPoolExecutor(max_workers=2) as pool:  # all three listings at once
+        targets = in_background(pool, primary_listing(settings, target))
+        archived = in_background(pool, archive_listing(settings, target))
+        plan = build_plan(rules, source_listing(settings, source_store), targets)
+        archive = {t.key: t for t in archived}
     result = VerifyResult(refused=[{"key": r.name, "reason": r.reason} for r in plan.refused])
     for action in plan.actions:
         source = action.source

@@ -14,7 +14,7 @@ class SourceStore(Protocol):
     bucket: str
 
     def list(self, prefix: str) -> Iterator[SourceObject]:
-        """Every object under `prefix`, page by page, in the server's (name) order."""
+        """Every object under `prefix`, in no particular order."""
         ...
 
     def read(self, obj: SourceObject, start: int, end: int) -> bytes:
@@ -25,7 +25,13 @@ class SourceStore(Protocol):
 class TargetStore(Protocol):
     """An S3-like store; every write reports what the server recorded (the evidence to verify)."""
 
-    def list(self, bucket: str, prefix: str) -> Iterator[TargetObject]: ...
+    def list(self, bucket: str, prefix: str) -> Iterator[TargetObject]:
+        """Every object under `prefix`, in no particular order."""
+        ...
+
+    def probe(self, bucket: str, prefix: str) -> None:
+        """Raise NotFoundError / AccessDeniedError when the bucket cannot be listed."""
+        ...
 
     def head(self, bucket: str, key: str) -> TargetObject | None:
         """Size, ETag, user metadata and full-object checksum; None when the key does not exist."""

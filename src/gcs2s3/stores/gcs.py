@@ -24,9 +24,11 @@ from google.oauth2 import service_account
 
 from gcs2s3.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError, TransientError
 from gcs2s3.models import SourceObject
+from gcs2s3.stores.fanout import fanout_list
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
-_LIST_FIELDS = "items(name,size,md5Hash,crc32c,generation,timeCreated),nextPageToken"
+_LIST_FIELDS = "items(name,size,md5Hash,crc32c,generation,timeCreated),prefixes,nextPageToken"
+LIST_WORKERS = 8
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -98,13 +100,16 @@ class GcsSource:
         self._bucket = self._client.bucket(bucket)
 
     def list(self, prefix: str) -> Iterator[SourceObject]:
-        pages = self._client.list_blobs(self.bucket, prefix=prefix or None, fields=_LIST_FIELDS, page_size=1000)
-        iterator = iter(pages)
-        while True:
-            blob = self._next(iterator)
-            if blob is None:
-                return
-            yield SourceObject(
+        return fanout_list(self._list_level, prefix, LIST_WORKERS)
+
+    @_translated("listing")
+    def _list_level(self, prefix: str, delimited: bool) -> tuple[list[SourceObject], list[str]]:
+        pages = self._client.list_blobs(
+            self.bucket, prefix=prefix or None, delimiter="/" if delimited else None, fields=_LIST_FIELDS,
+            page_size=1000,
+        )
+        items = [
+            SourceObject(
                 name=blob.name,
                 size=int(blob.size or 0),
                 md5=base64.b64decode(blob.md5_hash).hex() if blob.md5_hash else None,
@@ -112,10 +117,9 @@ class GcsSource:
                 generation=int(blob.generation or 0),
                 created=blob.time_created,
             )
-
-    @_translated("listing")
-    def _next(self, iterator: Iterator[storage.Blob]) -> storage.Blob | None:
-        return next(iterator, None)
+            for blob in pages
+        ]
+        return items, sorted(pages.prefixes) if delimited else []
 
     @_translated("read")
     def read(self, obj: SourceObject, start: int, end: int) -> bytes:

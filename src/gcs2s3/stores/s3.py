@@ -25,12 +25,14 @@ from gcs2s3.errors import (
     TransientError,
 )
 from gcs2s3.models import TargetObject, WriteResult
+from gcs2s3.stores.fanout import fanout_list
 
 P = ParamSpec("P")
 R = TypeVar("R")
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchUpload"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+LIST_WORKERS = 8
 _TRANSIENT = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "ThrottlingException"}
 
 
@@ -98,17 +100,25 @@ class S3Target:
         self._client = boto3.session.Session().client("s3", config=config)
 
     def list(self, bucket: str, prefix: str) -> Iterator[TargetObject]:
-        pages = iter(self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix))
-        while True:
-            page = self._next_page(pages, bucket)
-            if page is None:
-                return
-            for item in page.get("Contents", ()):
-                yield TargetObject(key=item["Key"], size=item["Size"], etag=item["ETag"].strip('"'))
+        return fanout_list(functools.partial(self._list_level, bucket), prefix, LIST_WORKERS)
 
     @_translated("listing")
-    def _next_page(self, pages: Iterator[dict[str, Any]], bucket: str) -> dict[str, Any] | None:
-        return next(pages, None)
+    def _list_level(self, bucket: str, prefix: str, delimited: bool) -> tuple[list[TargetObject], list[str]]:
+        args = {"Bucket": bucket, "Prefix": prefix, **({"Delimiter": "/"} if delimited else {})}
+        items: list[TargetObject] = []
+        prefixes: list[str] = []
+        for page in self._client.get_paginator("list_objects_v2").paginate(**args):
+            items.extend(
+                TargetObject(key=item["Key"], size=item["Size"], etag=item["ETag"].strip('"'))
+                for item in page.get("Contents", ())
+            )
+            prefixes.extend(common["Prefix"] for common in page.get("CommonPrefixes", ()))
+        return items, prefixes
+
+    @_translated("listing")
+    def probe(self, bucket: str, prefix: str) -> None:
+        """One cheap request that fails (not found / access denied) when the bucket cannot be listed."""
+        self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
 
     @_translated("head")
     def head(self, bucket: str, key: str) -> TargetObject | None:
