@@ -181,6 +181,8 @@ def load_settings(config_path: Path, dev_level: str | None = None) -> Settings:
     parser = _read_ini(config_path)
     section = _pick_section(parser, dev_level, config_path)
     values: dict[str, object] = dict(parser.items(section))
+    if "dev_level" in values:
+        raise ConfigError(f"{config_path} [{section}]: dev_level: unknown key (the level is the section name)")
     for key, env_name in SECRET_ENV.items():
         if os.environ.get(env_name):
             values[key] = os.environ[env_name]

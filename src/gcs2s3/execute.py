@@ -9,7 +9,6 @@ holding at most one part in memory. Progress goes to a callback; this module nev
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -50,7 +49,6 @@ class Executor:
         self.target = target
         self.deep_verify = deep_verify
         self.on_outcome = on_outcome
-        self.stop = threading.Event()
 
     def run(self, actions: Iterable[Action]) -> list[Outcome]:
         """Deliver every action, `workers` at a time; never raises for one object's failure."""
@@ -58,8 +56,6 @@ class Executor:
         pending: set[Future[Outcome]] = set()
         with ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool:
             for action in actions:
-                if self.stop.is_set():
-                    break
                 # Back-pressure: queue at most two actions per worker.
                 while len(pending) >= 2 * self.settings.workers:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -49,5 +49,6 @@ def setup_logging(debug: bool = False, dev_level: str | None = None, json_lines:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
+    # The SDKs stay at WARNING even with --debug: their debug output carries request headers.
     for noisy in ("botocore", "boto3", "urllib3", "google", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if debug else logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.WARNING)

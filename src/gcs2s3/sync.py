@@ -67,6 +67,9 @@ def run_sync(
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> SyncResult:
     started = time.monotonic()
+    for key in ("notify_sns_topic_arn", "notify_webhook_url"):
+        if getattr(settings, key):
+            log.warning("%s is set, but failure notification is not available in this version yet", key)
     plan = make_plan(settings, source_store, target)
     result = SyncResult(plan=plan, dry_run=dry_run)
     todo = plan.of_kind(Kind.NEW, Kind.CHANGED)

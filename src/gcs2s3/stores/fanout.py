@@ -1,10 +1,11 @@
-"""Parallel listing by top-level "folder", shared by the GCS and S3 adapters.
+"""Parallel listing by "folder", shared by the GCS and S3 adapters.
 
-A flat listing is one request per 1,000 keys, one after the other; against a slow server that is the
-whole cost of a no-change run. So: one delimited listing of the prefix finds its top-level entries and
-sub-prefixes, then each sub-prefix is listed flat, several at once. With more sub-prefixes than
-`max_prefixes` (many tiny folders would cost one request each) it falls back to one flat listing.
-Items come out in no particular order; the planner sorts.
+A flat listing is one request per 1,000 keys, one after the other, so the client's parsing and the
+server's work never overlap; against a slow server that is the whole cost of a no-change run. So:
+delimited listings walk down from the prefix, level by level, until there are at least `workers`
+sub-prefixes (or `max_depth` levels); each of those is then listed flat, several at once. A level that
+would have more than `max_prefixes` sub-prefixes (many tiny folders cost one request each) is not
+split: its parents are listed flat instead. Items come out in no particular order; the planner sorts.
 """
 
 from __future__ import annotations
@@ -16,33 +17,59 @@ from typing import TypeVar
 T = TypeVar("T")
 # list_level(prefix, delimited) -> (items, sub-prefixes); sub-prefixes only when delimited
 ListLevel = Callable[[str, bool], tuple[list[T], list[str]]]
-MAX_PREFIXES = 256
+MAX_PREFIXES = 512
+MAX_DEPTH = 3
 
 
-def fanout_list(list_level: ListLevel[T], prefix: str, workers: int, max_prefixes: int = MAX_PREFIXES) -> Iterator[T]:
-    items, prefixes = list_level(prefix, True)
-    if len(prefixes) > max_prefixes:
-        yield from list_level(prefix, False)[0]
-        return
-    yield from items
-    del items
-    if not prefixes:
-        return
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(prefixes))), thread_name_prefix="list") as pool:
-        pending: set[Future[tuple[list[T], list[str]]]] = set()
-        queued = iter(prefixes)
-        try:
-            for sub in queued:
-                pending.add(pool.submit(list_level, sub, False))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()[0]
-                    following = next(queued, None)
-                    if following is not None:
-                        pending.add(pool.submit(list_level, following, False))
-        finally:
-            for future in pending:
-                future.cancel()
+def fanout_list(
+    list_level: ListLevel[T],
+    prefix: str,
+    workers: int,
+    max_prefixes: int = MAX_PREFIXES,
+    max_depth: int = MAX_DEPTH,
+) -> Iterator[T]:
+    """Every item under `prefix`, exactly once."""
+    frontier = [prefix]
+    depth = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="list") as pool:
+        while len(frontier) < workers and depth < max_depth:
+            levels = list(pool.map(lambda p: list_level(p, True), frontier))
+            deeper = [sub for _, subs in levels for sub in subs]
+            if len(deeper) > max_prefixes:
+                break  # too many folders to list one by one: list this frontier flat instead
+            for items, _ in levels:
+                yield from items
+            frontier = deeper
+            depth += 1
+            if not frontier:
+                return
+        yield from _flat(pool, list_level, frontier, workers)
+
+
+def _flat(
+    pool: ThreadPoolExecutor,
+    list_level: ListLevel[T],
+    prefixes: list[str],
+    workers: int,
+) -> Iterator[T]:
+    """Flat listings of `prefixes`, at most 2 x `workers` in flight (bounded memory)."""
+    queued = iter(prefixes)
+    pending: dict[Future[tuple[list[T], list[str]]], str] = {}
+
+    def submit_next() -> None:
+        prefix = next(queued, None)
+        if prefix is not None:
+            pending[pool.submit(list_level, prefix, False)] = prefix
+
+    for _ in range(2 * workers):
+        submit_next()
+    try:
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                del pending[future]
+                yield from future.result()[0]
+                submit_next()
+    finally:
+        for future in pending:
+            future.cancel()

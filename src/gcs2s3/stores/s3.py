@@ -151,7 +151,7 @@ class S3Target:
     ) -> WriteResult:
         extra = {"IfNoneMatch": "*"} if if_absent else {}
         response = self._client.put_object(
-            Bucket=bucket, Key=key, Body=body, ContentMD5=md5_b64, ChecksumCRC32C=crc32c,
+            Bucket=bucket, Key=key, Body=body, ContentMD5=md5_b64, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
             Metadata=dict(metadata), **extra,
         )
         return _result(response)
@@ -166,7 +166,8 @@ class S3Target:
     @_translated("upload part")
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes, crc32c: str) -> str:
         response = self._client.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body, ChecksumCRC32C=crc32c
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
+            ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
         )
         return str(response["ETag"])
 

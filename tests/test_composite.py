@@ -1,0 +1,43 @@
+"""Composite GCS objects carry no MD5, only CRC32C: delivered, verified by CRC32C, never re-copied.
+
+fake-gcs-server computes an MD5 even for composed objects, so the listing is made to look like real
+GCS's by dropping the MD5 from what the real adapter returned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from conftest import World
+
+from gcs2s3.config import load_settings
+from gcs2s3.models import SourceObject
+from gcs2s3.stores.gcs import GcsSource
+from gcs2s3.stores.s3 import S3Target
+from gcs2s3.sync import run_sync
+from gcs2s3.verify import run_verify
+
+
+class CompositeListing(GcsSource):
+    def list(self, prefix: str) -> Iterator[SourceObject]:
+        for obj in super().list(prefix):
+            yield dataclasses.replace(obj, md5=None)
+
+
+def test_composite_objects_use_crc32c_only(world: World) -> None:
+    world.put("parts/a", b"a" * 100)
+    world.put("parts/b", b"b" * (2 * 1024 * 1024))
+    settings = load_settings(world.ini(multipart_threshold_mb="1", part_size_mb="5"), "Stage")
+    source, target = CompositeListing(settings.gcs_bucket), S3Target(settings.aws_region)
+
+    first = run_sync(settings, source, target)
+    assert first.exit_code == 0 and len(first.outcomes) == 2
+    assert {o.verified_by for o in first.outcomes} == {"crc32c"}
+    head = world.s3.head_object(Bucket=world.s3_bucket, Key="parts/a")
+    assert "source-md5" not in head["Metadata"]
+
+    again = run_sync(settings, source, target)
+    assert again.exit_code == 0 and again.outcomes == []
+    assert {a.kind.value for a in again.plan.actions} == {"unchanged"}
+    assert run_verify(settings, source, target).ok
