@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from gcs2s3.errors import ConfigError
-from gcs2s3.keys import RESERVED_SEGMENT
+from gcs2s3.keys import RESERVED_SEGMENT, KeyRules
 
 DEV_LEVEL_ENV = "DevLevel"
 SECRET_ENV = {"wordpress_app_password": "GCS2S3_WORDPRESS_APP_PASSWORD"}
@@ -89,9 +89,10 @@ class Settings(BaseModel):
     wordpress_app_password: SecretStr = SecretStr("")
     notify_sns_topic_arn: str = ""
     notify_webhook_url: str = ""
-    # Tuning (optional, documented in the template as comments): memory is bounded by
-    # workers x part_size_mb, whatever the object sizes.
+    # Tuning (optional, documented in the template as comments). Object data held in memory at once
+    # never exceeds max_buffer_mb, whatever the number of workers or the object sizes.
     workers: int = Field(default=8, ge=1, le=64)
+    max_buffer_mb: int = Field(default=40, ge=5, le=65536)
     part_size_mb: int = Field(default=8, ge=5, le=512)
     multipart_threshold_mb: int = Field(default=8, ge=1, le=5120)
 
@@ -100,8 +101,16 @@ class Settings(BaseModel):
         return self.wordpress_modification_for_s3_upload_plugin
 
     @property
+    def key_rules(self) -> KeyRules:
+        return KeyRules(self.path, self.s3_prefix, self.archive_prefix, self.flatten)
+
+    @property
     def part_size(self) -> int:
         return self.part_size_mb * 1024 * 1024
+
+    @property
+    def max_buffer(self) -> int:
+        return self.max_buffer_mb * 1024 * 1024
 
     @property
     def multipart_threshold(self) -> int:

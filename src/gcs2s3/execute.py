@@ -3,7 +3,8 @@
 Per changed version: (1) stream the source into its archive key with a conditional write (an archive
 entry is never overwritten; a rerun after a crash finds it and moves on), (2) server-side copy archive
 -> primary key, (3) verify both from what S3 reported. At most `workers` objects are in flight, each
-holding at most one part in memory. Progress goes to a callback; this module never prints.
+holding at most one part in memory, all of them within one ByteBudget of `max_buffer_mb`. Progress
+goes to a callback; this module never prints.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from gcs2s3.errors import (
     TransientError,
     VerificationError,
 )
-from gcs2s3.keys import KeyRules
+from gcs2s3.memory import ByteBudget
 from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, WriteResult
 from gcs2s3.plan import source_metadata
 from gcs2s3.stores.base import SourceStore, TargetStore
@@ -44,11 +45,12 @@ class Executor:
         on_outcome: Callable[[Outcome], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
+        self.rules = settings.key_rules
         self.source_store = source_store
         self.target = target
         self.deep_verify = deep_verify
         self.on_outcome = on_outcome
+        self.budget = ByteBudget(settings.max_buffer)
 
     def run(self, actions: Iterable[Action]) -> list[Outcome]:
         """Deliver every action, `workers` at a time; never raises for one object's failure."""
@@ -134,7 +136,7 @@ class Executor:
         return stream_version(
             self.source_store, self.target, source, settings.archive_bucket, key,
             metadata=source_metadata(source), part_size=settings.part_size,
-            threshold=settings.multipart_threshold, if_absent=True,
+            threshold=settings.multipart_threshold, if_absent=True, budget=self.budget,
         )
 
     def _verified(self, bucket: str, key: str, source: SourceObject, reported: WriteResult) -> str:

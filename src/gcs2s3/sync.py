@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from gcs2s3.config import Settings
 from gcs2s3.execute import Executor
-from gcs2s3.keys import KeyRules
 from gcs2s3.listings import in_background, primary_listing, probe_archive, source_listing
 from gcs2s3.models import Action, Kind, Outcome, Plan
 from gcs2s3.plan import build_plan, resolve
@@ -41,7 +40,7 @@ class SyncResult:
 
 def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> Plan:
     """List both sides and plan, then settle CHECK actions with one HEAD each (in parallel)."""
-    rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
+    rules = settings.key_rules
     with ThreadPoolExecutor(max_workers=1) as pool:  # list both sides at once
         targets = in_background(pool, primary_listing(settings, target))
         plan = build_plan(rules, source_listing(settings, source_store), targets)

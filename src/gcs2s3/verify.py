@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from gcs2s3.config import Settings
 from gcs2s3.hashes import BodyHasher
-from gcs2s3.keys import KeyRules
 from gcs2s3.listings import archive_listing, in_background, primary_listing, source_listing
 from gcs2s3.models import Kind, SourceObject, TargetObject, WriteResult
 from gcs2s3.plan import build_plan
@@ -91,7 +90,7 @@ def run_verify(
     on_progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Re-list everything and check every current source version against both targets."""
-    rules = KeyRules(settings.path, settings.s3_prefix, settings.archive_prefix, settings.flatten)
+    rules = settings.key_rules
     with ThreadPoolExecutor(max_workers=2) as pool:  # all three listings at once
         targets = in_background(pool, primary_listing(settings, target))
         archived = in_background(pool, archive_listing(settings, target))

@@ -17,7 +17,7 @@ class SourceStore(Protocol):
         """Every object under `prefix`, in no particular order."""
         ...
 
-    def read(self, obj: SourceObject, start: int, end: int) -> bytes:
+    def read(self, obj: SourceObject, start: int, end: int) -> bytearray:
         """Bytes [start, end) of exactly the listed generation of `obj`."""
         ...
 

@@ -122,8 +122,27 @@ class GcsSource:
         return items, sorted(pages.prefixes) if delimited else []
 
     @_translated("read")
-    def read(self, obj: SourceObject, start: int, end: int) -> bytes:
-        if end <= start:
-            return b""
-        blob = self._bucket.blob(obj.name, generation=obj.generation)
-        return blob.download_as_bytes(start=start, end=end - 1, raw_download=True, checksum=None)
+    def read(self, obj: SourceObject, start: int, end: int) -> bytearray:
+        buffer = _Filler(end - start)
+        if end > start:
+            blob = self._bucket.blob(obj.name, generation=obj.generation)
+            blob.download_to_file(buffer, start=start, end=end - 1, raw_download=True, checksum=None)
+        return buffer.filled()
+
+
+class _Filler:
+    """A write-only file that fills one preallocated buffer: the body is held once, not copied."""
+
+    def __init__(self, size: int) -> None:
+        self._data = bytearray(size)
+        self._pos = 0
+
+    def write(self, chunk: bytes) -> int:
+        self._data[self._pos : self._pos + len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def filled(self) -> bytearray:
+        if self._pos != len(self._data):  # short read: the caller's hash check reports it
+            del self._data[self._pos :]
+        return self._data
