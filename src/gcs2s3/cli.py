@@ -16,6 +16,7 @@ from rich.console import Console
 from gcs2s3.config import Settings, load_settings
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.logs import setup_logging
+from gcs2s3.memory import release_large_buffers_to_the_os
 from gcs2s3.report import render, sync_report, verify_report
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
@@ -144,4 +145,5 @@ def demo(debug: DebugOpt = False) -> None:
 
 
 def main() -> None:
+    release_large_buffers_to_the_os()
     app()
