@@ -8,12 +8,10 @@ exceptions into `gcs2s3.errors` types.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import requests
 import requests.adapters
@@ -25,34 +23,27 @@ from google.oauth2 import service_account
 from gcs2s3.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError, TransientError
 from gcs2s3.models import SourceObject
 from gcs2s3.stores.fanout import fanout_list
+from gcs2s3.stores.translate import translating
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 _LIST_FIELDS = "items(name,size,md5Hash,crc32c,generation,timeCreated),prefixes,nextPageToken"
 LIST_WORKERS = 8
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
-def _translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Map google exceptions raised by the wrapped call to gcs2s3 errors, naming `what` was tried."""
+def _map_google(what: str, exc: Exception) -> Exception | None:
+    """google-api-core / google-auth / requests exceptions -> gcs2s3 errors."""
+    if isinstance(exc, gexc.NotFound):
+        return NotFoundError(f"GCS {what}: not found ({exc.message})", 404)
+    if isinstance(exc, gexc.Forbidden | gexc.Unauthorized | auth_exc.RefreshError):
+        return AccessDeniedError(f"GCS {what}: access denied ({_short(exc)})", 403)
+    if isinstance(exc, gexc.ServerError | gexc.TooManyRequests | requests.ConnectionError | requests.Timeout):
+        return TransientError(f"GCS {what}: {_short(exc)}", getattr(exc, "code", None))
+    if isinstance(exc, gexc.GoogleAPICallError):
+        return StoreError(f"GCS {what}: {_short(exc)}", exc.code)
+    return None
 
-    def wrap(func: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(func)
-        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return func(*args, **kwargs)
-            except gexc.NotFound as exc:
-                raise NotFoundError(f"GCS {what}: not found ({exc.message})", 404) from None
-            except (gexc.Forbidden, gexc.Unauthorized, auth_exc.RefreshError) as exc:
-                raise AccessDeniedError(f"GCS {what}: access denied ({_short(exc)})", 403) from None
-            except (gexc.ServerError, gexc.TooManyRequests, requests.ConnectionError, requests.Timeout) as exc:
-                raise TransientError(f"GCS {what}: {_short(exc)}", getattr(exc, "code", None)) from None
-            except gexc.GoogleAPICallError as exc:
-                raise StoreError(f"GCS {what}: {_short(exc)}", exc.code) from None
 
-        return inner
-
-    return wrap
+_translated = translating(_map_google)
 
 
 def _short(exc: BaseException) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import boto3
 from botocore import exceptions as bexc
@@ -26,9 +26,8 @@ from gcs2s3.errors import (
 )
 from gcs2s3.models import TargetObject, WriteResult
 from gcs2s3.stores.fanout import fanout_list
+from gcs2s3.stores.translate import translating
 
-P = ParamSpec("P")
-R = TypeVar("R")
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchUpload"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
@@ -36,28 +35,28 @@ LIST_WORKERS = 8
 _TRANSIENT = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "ThrottlingException"}
 
 
-def _translated(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    def wrap(func: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(func)
-        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return func(*args, **kwargs)
-            except bexc.ClientError as exc:
-                raise _from_client_error(what, exc) from None
-            except bexc.NoCredentialsError:
-                raise ConfigError(
-                    "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run "
-                    "with a task role"
-                ) from None
-            except (bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ReadTimeoutError,
-                    bexc.ConnectTimeoutError, bexc.ResponseStreamingError) as exc:
-                raise TransientError(f"S3 {what}: {exc}") from None
-            except bexc.BotoCoreError as exc:
-                raise StoreError(f"S3 {what}: {exc}") from None
+_CONNECTION = (
+    bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ReadTimeoutError, bexc.ConnectTimeoutError,
+    bexc.ResponseStreamingError,
+)
 
-        return inner
 
-    return wrap
+def _map_botocore(what: str, exc: Exception) -> Exception | None:
+    """botocore exceptions -> gcs2s3 errors."""
+    if isinstance(exc, bexc.ClientError):
+        return _from_client_error(what, exc)
+    if isinstance(exc, bexc.NoCredentialsError):
+        return ConfigError(
+            "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run with a task role"
+        )
+    if isinstance(exc, _CONNECTION):
+        return TransientError(f"S3 {what}: {exc}")
+    if isinstance(exc, bexc.BotoCoreError):
+        return StoreError(f"S3 {what}: {exc}")
+    return None
+
+
+_translated = translating(_map_botocore)
 
 
 def _from_client_error(what: str, exc: bexc.ClientError) -> StoreError:
