@@ -11,6 +11,7 @@ import base64
 import json
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -44,6 +45,12 @@ def _map_google(what: str, exc: Exception) -> Exception | None:
 
 
 _translated = translating(_map_google)
+
+
+def _created(blob: storage.Blob) -> datetime:
+    """timeCreated, parsed with fromisoformat: the SDK's strptime took a fifth of a no-change run's CPU."""
+    raw = blob._properties.get("timeCreated")
+    return datetime.fromisoformat(raw) if raw else blob.time_created
 
 
 def _short(exc: BaseException) -> str:
@@ -106,7 +113,7 @@ class GcsSource:
                 md5=base64.b64decode(blob.md5_hash).hex() if blob.md5_hash else None,
                 crc32c=blob.crc32c or "",
                 generation=int(blob.generation or 0),
-                created=blob.time_created,
+                created=_created(blob),
             )
             for blob in pages
         ]
