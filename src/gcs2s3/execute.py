@@ -26,7 +26,7 @@ from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, WriteResu
 from gcs2s3.plan import source_metadata
 from gcs2s3.stores.base import SourceStore, TargetStore
 from gcs2s3.transfer import stream_version
-from gcs2s3.verify import deep_mismatch, written_mismatch
+from gcs2s3.verify import confirm, deep_mismatch, written_mismatch
 
 log = logging.getLogger(__name__)
 OBJECT_ATTEMPTS = 3  # whole-object retries after the SDKs' own request retries gave up
@@ -141,12 +141,7 @@ class Executor:
 
     def _verified(self, bucket: str, key: str, source: SourceObject, reported: WriteResult) -> str:
         """Check a write from what S3 reported; HEAD only when the write response proved nothing."""
-        evidence, problem = written_mismatch(source, reported)
-        if evidence is None:
-            head = self.target.head(bucket, key)
-            if head is None:
-                raise VerificationError(f"{key}: written but not found afterwards")
-            evidence, problem = written_mismatch(source, head)
+        evidence, problem = confirm(self.target, bucket, key, source, reported)
         if problem:
             raise VerificationError(f"{key}: {problem}")
         if evidence is None:

@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+def is_md5_etag(etag: str) -> bool:
+    """A single-part upload's ETag is the hex MD5 of the body; multipart ones carry a '-N'."""
+    return len(etag) == 32 and "-" not in etag
+
+
 @dataclass(frozen=True, slots=True)
 class SourceObject:
     """One GCS object version as listed."""
@@ -36,8 +41,7 @@ class TargetObject:
 
     @property
     def etag_is_md5(self) -> bool:
-        """A single-part upload's ETag is the hex MD5 of the body; multipart ones carry a '-N'."""
-        return len(self.etag) == 32 and "-" not in self.etag
+        return is_md5_etag(self.etag)
 
 
 class Kind(enum.StrEnum):

@@ -8,7 +8,6 @@ current version that has no archive entry.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,11 +15,10 @@ from dataclasses import dataclass, field
 from gcs2s3.config import Settings
 from gcs2s3.hashes import BodyHasher
 from gcs2s3.listings import archive_listing, in_background, primary_listing, source_listing
-from gcs2s3.models import Kind, SourceObject, TargetObject, WriteResult
+from gcs2s3.models import Kind, SourceObject, TargetObject, WriteResult, is_md5_etag
 from gcs2s3.plan import build_plan
 from gcs2s3.stores.base import SourceStore, TargetStore
 
-log = logging.getLogger(__name__)
 DEEP_CHUNK = 1024 * 1024
 
 
@@ -35,7 +33,7 @@ def written_mismatch(source: SourceObject, reported: WriteResult | TargetObject)
         if reported.crc32c != source.crc32c:
             return "crc32c", f"S3 reports CRC32C {reported.crc32c}, source has {source.crc32c}"
         used.append("crc32c")
-    if source.md5 and len(reported.etag) == 32 and "-" not in reported.etag:
+    if source.md5 and is_md5_etag(reported.etag):
         if reported.etag != source.md5:
             return "etag-md5", f"S3 reports MD5 {reported.etag}, source has {source.md5}"
         used.append("etag-md5")
@@ -51,19 +49,27 @@ def deep_mismatch(target: TargetStore, bucket: str, key: str, source: SourceObje
     return f"body read back: {problem}" if problem else None
 
 
+def confirm(
+    target: TargetStore, bucket: str, key: str, source: SourceObject, reported: WriteResult | TargetObject
+) -> tuple[str | None, str | None]:
+    """`written_mismatch` of what S3 reported, asking S3 again with a HEAD when that proved nothing."""
+    evidence, problem = written_mismatch(source, reported)
+    if evidence is None:
+        head = target.head(bucket, key)
+        if head is None:
+            return None, "not found"
+        evidence, problem = written_mismatch(source, head)
+    return evidence, problem
+
+
 def check_object(target: TargetStore, bucket: str, listed: TargetObject, source: SourceObject,
                  deep: bool) -> str | None:
     """Problem with one listed target object, HEADing it only when its listing proves nothing."""
     if listed.size != source.size:
         return f"size {listed.size}, source has {source.size}"
-    evidence, problem = written_mismatch(source, listed)
-    if evidence is None or problem:
-        head = target.head(bucket, listed.key)
-        if head is None:
-            return "disappeared while verifying"
-        evidence, problem = written_mismatch(source, head)
-        if evidence is None:
-            return "S3 reports neither an MD5 ETag nor a CRC32C for it; use --deep-verify"
+    evidence, problem = confirm(target, bucket, listed.key, source, listed)
+    if problem is None and evidence is None:
+        problem = "S3 reports neither an MD5 ETag nor a CRC32C for it; use --deep-verify"
     if problem is None and deep:
         problem = deep_mismatch(target, bucket, listed.key, source)
     return problem
