@@ -57,6 +57,12 @@ def test_no_change_rerun_makes_only_list_requests(world: World, emulators: dict[
         assert s3.requests and all(m == "GET" and "list-type=2" in p for m, p in s3.requests), s3.requests
 
 
+def test_an_empty_source_is_a_clean_run(world: World) -> None:
+    code, report = sync_json(world)
+    assert code == 0 and report["counts"]["new"] == 0 and report["failures"] == []
+    assert cli("verify", "--config", str(world.ini()), "--dev-level", "Stage").code == 0
+
+
 def test_plan_and_dry_run_write_nothing(world: World, emulators: dict[str, str]) -> None:
     world.put("a/b.csv", b"1")
     with Proxy(emulators["AWS_ENDPOINT_URL"]) as s3:
@@ -98,19 +104,25 @@ ODD_NAMES = [
     "emoji 😀.png",
     "semi;colon,comma=equals@at!bang'quote\"dq",
     "long/" + "n" * 900 + ".txt",
+    "tab\tand\x7fdel and\x01control.txt",
+    "empty-file.txt",
 ]
+
+
+def body_of(i: int, name: str) -> bytes:
+    return b"" if name == "empty-file.txt" else f"content {i}".encode()
 
 
 def test_odd_names_round_trip_byte_for_byte(world: World) -> None:
     for i, name in enumerate(ODD_NAMES):
-        world.put(name, f"content {i}".encode())
+        world.put(name, body_of(i, name))
     too_long = "x" * 1010 + ".txt"
     world.put(too_long, b"too long for the archive key")
     code, report = sync_json(world)
     assert code == 1  # the one refused name fails the run; the rest are delivered
     assert [f["key"] for f in report["failures"]] == [too_long]
     assert "1024" in report["failures"][0]["reason"]
-    assert world.keys() == {name: f"content {i}".encode() for i, name in enumerate(ODD_NAMES)}
+    assert world.keys() == {name: body_of(i, name) for i, name in enumerate(ODD_NAMES)}
     code, report = sync_json(world)
     assert report["counts"]["unchanged"] == len(ODD_NAMES) and report["counts"]["delivered"] == 0
 
