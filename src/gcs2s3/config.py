@@ -92,7 +92,7 @@ class Settings(BaseModel):
     # Tuning (optional, documented in the template as comments). Object data held in memory at once
     # never exceeds max_buffer_mb, whatever the number of workers or the object sizes.
     workers: int = Field(default=8, ge=1, le=64)
-    max_buffer_mb: int = Field(default=32, ge=5, le=65536)
+    max_buffer_mb: int = Field(default=24, ge=5, le=65536)
     part_size_mb: int = Field(default=8, ge=5, le=512)
     multipart_threshold_mb: int = Field(default=8, ge=1, le=5120)
 
