@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from gcs2s3.budget import release_large_buffers_to_the_os
 from gcs2s3.config import Settings, load_settings
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.logs import setup_logging
-from gcs2s3.memory import release_large_buffers_to_the_os
 from gcs2s3.report import render, sync_report, verify_report
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target

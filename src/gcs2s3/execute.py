@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from gcs2s3.budget import ByteBudget
 from gcs2s3.config import Settings
 from gcs2s3.errors import (
     Gcs2s3Error,
@@ -21,7 +22,6 @@ from gcs2s3.errors import (
     TransientError,
     VerificationError,
 )
-from gcs2s3.memory import ByteBudget
 from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, WriteResult
 from gcs2s3.plan import source_metadata
 from gcs2s3.stores.base import SourceStore, TargetStore

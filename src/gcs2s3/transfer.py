@@ -14,9 +14,9 @@ import contextlib
 import math
 from collections.abc import Mapping
 
+from gcs2s3.budget import ByteBudget
 from gcs2s3.errors import Gcs2s3Error, IntegrityError
 from gcs2s3.hashes import BodyHasher, crc32c_b64
-from gcs2s3.memory import ByteBudget
 from gcs2s3.models import SourceObject, WriteResult
 from gcs2s3.stores.base import SourceStore, TargetStore
 
