@@ -29,13 +29,11 @@ from gcs2s3.models import TargetObject, WriteResult
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.translate import translating
 
+LIST_WORKERS = 8
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchUpload"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
-LIST_WORKERS = 8
 _TRANSIENT = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "ThrottlingException"}
-
-
 _CONNECTION = (
     bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ReadTimeoutError, bexc.ConnectTimeoutError,
     bexc.ResponseStreamingError,
