@@ -2,9 +2,9 @@
 
 Small objects go in one PUT; larger ones in parts read by byte range from GCS. Memory held is one
 part (at most `part_size` bytes) per call, whatever the object's size, and all calls together stay
-within a shared ByteBudget. The bytes read are hashed as
-they pass and compared with the listing before the upload is completed, and S3 is given checksums to
-validate on receipt, so neither a corrupted read nor a corrupted upload can land. A failed multipart
+within a shared ByteBudget. The bytes read are hashed as they pass and compared with the listing
+before the upload is completed, and S3 is given checksums to validate on receipt, so neither a
+corrupted read nor a corrupted upload can land. A failed multipart
 upload is aborted: nothing partial is left behind.
 """
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 T = TypeVar("T")
 # list_level(prefix, delimited) -> (items, sub-prefixes); sub-prefixes only when delimited
 ListLevel = Callable[[str, bool], tuple[list[T], list[str]]]
+LIST_WORKERS = 8  # listings in flight at once, per side
 MAX_PREFIXES = 512
 MAX_DEPTH = 3
 
@@ -24,7 +25,7 @@ MAX_DEPTH = 3
 def fanout_list(
     list_level: ListLevel[T],
     prefix: str,
-    workers: int,
+    workers: int = LIST_WORKERS,
     max_prefixes: int = MAX_PREFIXES,
     max_depth: int = MAX_DEPTH,
 ) -> Iterator[T]:
@@ -54,12 +55,12 @@ def _flat(
 ) -> Iterator[T]:
     """Flat listings of `prefixes`, at most 2 x `workers` in flight (bounded memory)."""
     queued = iter(prefixes)
-    pending: dict[Future[tuple[list[T], list[str]]], str] = {}
+    pending: set[Future[tuple[list[T], list[str]]]] = set()
 
     def submit_next() -> None:
         prefix = next(queued, None)
         if prefix is not None:
-            pending[pool.submit(list_level, prefix, False)] = prefix
+            pending.add(pool.submit(list_level, prefix, False))
 
     for _ in range(2 * workers):
         submit_next()
@@ -67,7 +68,7 @@ def _flat(
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                del pending[future]
+                pending.discard(future)
                 yield from future.result()[0]
                 submit_next()
     finally:

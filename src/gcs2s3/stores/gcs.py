@@ -28,7 +28,6 @@ from gcs2s3.stores.translate import translating
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 _LIST_FIELDS = "items(name,size,md5Hash,crc32c,generation,timeCreated),prefixes,nextPageToken"
-LIST_WORKERS = 8
 
 
 def _map_google(what: str, exc: Exception) -> Exception | None:
@@ -98,7 +97,7 @@ class GcsSource:
         self._bucket = self._client.bucket(bucket)
 
     def list(self, prefix: str) -> Iterator[SourceObject]:
-        return fanout_list(self._list_level, prefix, LIST_WORKERS)
+        return fanout_list(self._list_level, prefix)
 
     @_translated("listing")
     def _list_level(self, prefix: str, delimited: bool) -> tuple[list[SourceObject], list[str]]:

@@ -29,7 +29,6 @@ from gcs2s3.models import TargetObject, WriteResult
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.translate import translating
 
-LIST_WORKERS = 8
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchUpload"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
@@ -102,7 +101,7 @@ class S3Target:
         self._client = boto3.session.Session(botocore_session=core).client("s3", config=config)
 
     def list(self, bucket: str, prefix: str) -> Iterator[TargetObject]:
-        return fanout_list(functools.partial(self._list_level, bucket), prefix, LIST_WORKERS)
+        return fanout_list(functools.partial(self._list_level, bucket), prefix)
 
     @_translated("listing")
     def _list_level(self, bucket: str, prefix: str, delimited: bool) -> tuple[list[TargetObject], list[str]]:
