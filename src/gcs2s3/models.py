@@ -104,4 +104,5 @@ class Outcome:
     bytes_copied: int = 0
     archive_written: bool = False  # False when a crash rerun found the archive entry in place
     archive_key: str | None = None
+    dest_etag: str | None = None  # the primary object's ETag after delivery
     verified_by: str | None = None  # "etag-md5", "crc32c", "deep"

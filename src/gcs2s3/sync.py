@@ -1,4 +1,5 @@
-"""One sync run, end to end: list both sides, plan, settle uncertain cases, deliver, verify.
+"""One sync run, end to end: list both sides, plan, settle uncertain cases (state cache, else HEAD),
+deliver, verify, and store the state cache for the next run.
 
 Listing failures that mean the settings are wrong (bucket not found, access denied) become
 ConfigError (exit 2) here, before any write.
@@ -13,10 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from gcs2s3.config import Settings
+from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.execute import Executor
 from gcs2s3.listings import in_background, primary_listing, probe_archive, source_listing
-from gcs2s3.models import Action, Kind, Outcome, Plan
+from gcs2s3.models import Action, Kind, Outcome, Plan, is_md5_etag
 from gcs2s3.plan import build_plan, resolve
+from gcs2s3.state import StateCache, load_state, save_state, state_key
 from gcs2s3.stores.base import SourceStore, TargetStore
 
 log = logging.getLogger(__name__)
@@ -38,22 +41,56 @@ class SyncResult:
         return 1 if self.failed or self.plan.refused else 0
 
 
-def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> Plan:
-    """List both sides and plan, then settle CHECK actions with one HEAD each (in parallel)."""
+def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> tuple[Plan, StateCache]:
+    """List both sides (and read the state cache) at once and plan, then settle CHECK actions: from the
+    cache when it knows the listed object, otherwise with one HEAD each (in parallel)."""
     rules = settings.key_rules
-    with ThreadPoolExecutor(max_workers=1) as pool:  # list both sides at once
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        cache = pool.submit(load_state, target, settings.s3_bucket, state_key(settings.s3_prefix))
         targets = in_background(pool, primary_listing(settings, target))
         plan = build_plan(rules, source_listing(settings, source_store), targets)
-    checks = [i for i, a in enumerate(plan.actions) if a.kind is Kind.CHECK]
-    if checks:
+        state = cache.result()
+    heads: list[int] = []
+    for index, action in enumerate(plan.actions):
+        if action.kind is Kind.CHECK:
+            vouched = state.vouch(action.target) if action.target else None
+            settled = resolve(action, vouched) if vouched else None
+            if settled and settled.kind is Kind.UNCHANGED:
+                plan.actions[index] = settled
+            else:
+                heads.append(index)
+    if heads:
         def settle(index: int) -> Action:
             action = plan.actions[index]
             return resolve(action, target.head(settings.s3_bucket, action.dest_key))
 
         with ThreadPoolExecutor(max_workers=settings.workers) as pool:
-            for index, settled in zip(checks, pool.map(settle, checks), strict=True):
+            for index, settled in zip(heads, pool.map(settle, heads), strict=True):
                 plan.actions[index] = settled
-    return plan
+    return plan, state
+
+
+def next_state(plan: Plan, outcomes: list[Outcome]) -> StateCache:
+    """The cache after this run: every object of the source whose ETag alone cannot prove it."""
+    state = StateCache()
+    delivered = {o.action.dest_key: o for o in outcomes if o.ok}
+    for action in plan.actions:
+        outcome = delivered.get(action.dest_key)
+        etag = outcome.dest_etag if outcome else (action.target.etag if action.kind is Kind.UNCHANGED else None)
+        if etag and not (action.source.md5 and is_md5_etag(etag)):
+            state.record(action.dest_key, etag, action.source)
+    return state
+
+
+def _save_state(settings: Settings, target: TargetStore, old: StateCache, new: StateCache) -> None:
+    if new.entries == old.entries:
+        return
+    key = state_key(settings.s3_prefix)
+    try:
+        save_state(target, settings.s3_bucket, key, new)
+    except Gcs2s3Error as exc:
+        log.warning("state cache s3://%s/%s not written (%s); the next run costs more HEADs", settings.s3_bucket,
+                    key, exc)
 
 
 def run_sync(
@@ -69,7 +106,7 @@ def run_sync(
     for key in ("notify_sns_topic_arn", "notify_webhook_url"):
         if getattr(settings, key):
             log.warning("%s is set, but failure notification is not available in this version yet", key)
-    plan = make_plan(settings, source_store, target)
+    plan, state = make_plan(settings, source_store, target)
     result = SyncResult(plan=plan, dry_run=dry_run)
     todo = plan.of_kind(Kind.NEW, Kind.CHANGED)
     log.info(
@@ -83,5 +120,7 @@ def run_sync(
         probe_archive(settings, target)
         executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome)
         result.outcomes = executor.run(todo)
+    if not dry_run:
+        _save_state(settings, target, state, next_state(plan, result.outcomes))
     result.seconds = time.monotonic() - started
     return result

@@ -212,6 +212,16 @@ class S3Target:
         )
         return _result(response.get("CopyObjectResult", {}))
 
+    @_translated("get")
+    def read_small(self, bucket: str, key: str) -> bytes | None:
+        try:
+            response = self._client.get_object(Bucket=bucket, Key=key)
+        except bexc.ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return None
+            raise
+        return bytes(response["Body"].read())
+
     def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
         body = self._get(bucket, key)["Body"]
         try:
