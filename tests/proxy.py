@@ -1,12 +1,17 @@
 """A small reverse proxy on 127.0.0.1 for tests: counts requests and injects faults.
 
 It sits between a client and an emulator (point STORAGE_EMULATOR_HOST or AWS_ENDPOINT_URL at it).
-`fault(method, path)` may return an HTTP status to answer instead of forwarding.
+Hooks, each called with the request's method and path:
+- `fault` may return an HTTP status to answer instead of forwarding;
+- `tamper_request(method, path, body)` / `tamper_response(method, path, body)` may return other bytes
+  to forward instead (a flipped byte, a truncated body: Content-Length follows the new body);
+- `drop_mid_body(method, path)` true: send the headers and half the body, then drop the connection.
 """
 
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +31,9 @@ class Proxy:
         self.upstream_port = parts.port or 80
         self.requests: list[tuple[str, str]] = []
         self.fault: Callable[[str, str], int | None] = lambda method, path: None
+        self.tamper_request: Callable[[str, str, bytes], bytes | None] = lambda method, path, body: None
+        self.tamper_response: Callable[[str, str, bytes], bytes | None] = lambda method, path, body: None
+        self.drop_mid_body: Callable[[str, str], bool] = lambda method, path: False
         self.lock = threading.Lock()
         proxy = self
 
@@ -63,6 +71,7 @@ class Proxy:
                     self.wfile.write(payload)
                     self.close_connection = True
                     return
+                body = proxy.tamper_request(self.command, self.path, body) or body
                 dropped = ("transfer-encoding", "connection")
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 headers["Content-Length"] = str(len(body))
@@ -71,6 +80,8 @@ class Proxy:
                     conn.request(self.command, self.path, body=body, headers=headers)
                     response = conn.getresponse()
                     payload = response.read()
+                    payload = proxy.tamper_response(self.command, self.path, payload) or payload
+                    cut = bool(payload) and proxy.drop_mid_body(self.command, self.path)
                     self.send_response(response.status)
                     for key, value in response.getheaders():
                         if key.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -78,7 +89,12 @@ class Proxy:
                     length = response.getheader("Content-Length") if self.command == "HEAD" else None
                     self.send_header("Content-Length", length or str(len(payload)))
                     self.end_headers()
-                    if self.command != "HEAD":
+                    if cut:
+                        self.wfile.write(payload[: len(payload) // 2])
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                    elif self.command != "HEAD":
                         self.wfile.write(payload)
                 finally:
                     conn.close()

@@ -80,3 +80,29 @@ def test_a_persistent_failure_fails_one_object_and_leaves_nothing_partial(
     # the next run (servers healthy again) finishes the job
     code, report = run(world, {}, **ini)
     assert code == 0 and report["counts"]["new"] == 2
+
+
+def test_slowdown_and_dropped_connections_on_both_sides_are_retried(world: World, emulators: dict[str, str]) -> None:
+    for i in range(3):
+        world.put(f"d{i}/f.txt", b"data %d" % i)
+    world.put("big.bin", b"b" * (6 * 1024 * 1024))
+    ini = {"multipart_threshold_mb": "1", "part_size_mb": "5"}
+    with Proxy(emulators["STORAGE_EMULATOR_HOST"]) as gcs, Proxy(emulators["AWS_ENDPOINT_URL"]) as s3:
+        listed: set[str] = set()
+
+        def drop_first_listing(method: str, path: str) -> bool:
+            listing = "list-type=2" in path or ("/o?" in path and "alt=media" not in path)
+            if listing and path not in listed:
+                listed.add(path)
+                return True
+            return False
+
+        gcs.drop_mid_body = s3.drop_mid_body = drop_first_listing
+        s3.fault = once_each(lambda method, path: "partNumber=" in path, 503)  # SlowDown
+        code, report = run(world, {"STORAGE_EMULATOR_HOST": gcs.url, "AWS_ENDPOINT_URL": s3.url}, **ini)
+        slowed = s3.count(lambda method, path: "partNumber=" in path)
+    assert code == 0 and report["counts"]["delivered"] == 4, report
+    assert any("list-type=2" in p for p in listed) and any("/o?" in p for p in listed)
+    assert slowed == 4  # two parts, each refused once with SlowDown, then accepted
+    assert no_open_uploads(world)
+    assert cli("verify", "--config", str(world.ini(**ini)), "--dev-level", "Stage").code == 0

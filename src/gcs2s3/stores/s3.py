@@ -20,6 +20,8 @@ from botocore.config import Config
 from gcs2s3.errors import (
     AccessDeniedError,
     ConfigError,
+    Gcs2s3Error,
+    IntegrityError,
     NotFoundError,
     PreconditionFailedError,
     StoreError,
@@ -32,6 +34,8 @@ from gcs2s3.stores.translate import translating
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchUpload"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+# The server received other bytes than the checksums we sent: corrupted in transit, worth a retry.
+_CORRUPTED = {"BadDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch"}
 _TRANSIENT = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "ThrottlingException"}
 _CONNECTION = (
     bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ReadTimeoutError, bexc.ConnectTimeoutError,
@@ -57,7 +61,7 @@ def _map_botocore(what: str, exc: Exception) -> Exception | None:
 _translated = translating(_map_botocore)
 
 
-def _from_client_error(what: str, exc: bexc.ClientError) -> StoreError:
+def _from_client_error(what: str, exc: bexc.ClientError) -> Gcs2s3Error:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -68,6 +72,8 @@ def _from_client_error(what: str, exc: bexc.ClientError) -> StoreError:
         return AccessDeniedError(message, status)
     if code in _PRECONDITION or status == 412:
         return PreconditionFailedError(message, status)
+    if code in _CORRUPTED:
+        return IntegrityError(f"{message} (the upload was corrupted in transit; S3 refused it)")
     if code in _TRANSIENT or (status is not None and status >= 500):
         return TransientError(message, status)
     return StoreError(message, status)
