@@ -17,20 +17,30 @@ class ByteBudget:
         self._used = 0
         self._changed = threading.Condition()
 
-    @contextmanager
-    def hold(self, size: int) -> Iterator[None]:
-        """Wait until `size` bytes fit, hold them for the block. A request larger than the whole
-        budget waits until nothing else is held, then runs alone."""
+    def acquire(self, size: int) -> int:
+        """Wait until `size` bytes fit and take them; returns the amount to give back to `release`.
+
+        A request larger than the whole budget waits until nothing else is held, then runs alone.
+        """
         size = min(size, self.limit)
         with self._changed:
             self._changed.wait_for(lambda: self._used + size <= self.limit)
             self._used += size
+        return size
+
+    def release(self, taken: int) -> None:
+        with self._changed:
+            self._used -= taken
+            self._changed.notify_all()
+
+    @contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        """Hold `size` bytes of the budget for the block."""
+        taken = self.acquire(size)
         try:
             yield
         finally:
-            with self._changed:
-                self._used -= size
-                self._changed.notify_all()
+            self.release(taken)
 
 
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameters (malloc.h)

@@ -95,6 +95,8 @@ class Settings(BaseModel):
     max_buffer_mb: int = Field(default=24, ge=5, le=65536)
     part_size_mb: int = Field(default=8, ge=5, le=512)
     multipart_threshold_mb: int = Field(default=8, ge=1, le=5120)
+    # Archive -> primary copies above this use UploadPartCopy (CopyObject stops at 5 GiB).
+    multipart_copy_threshold_mb: int = Field(default=5120, ge=1, le=5120)
 
     @property
     def flatten(self) -> bool:
@@ -115,6 +117,10 @@ class Settings(BaseModel):
     @property
     def multipart_threshold(self) -> int:
         return self.multipart_threshold_mb * 1024 * 1024
+
+    @property
+    def multipart_copy_threshold(self) -> int:
+        return self.multipart_copy_threshold_mb * 1024 * 1024
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -2,9 +2,9 @@
 
 Per changed version: (1) stream the source into its archive key with a conditional write (an archive
 entry is never overwritten; a rerun after a crash finds it and moves on), (2) server-side copy archive
--> primary key, (3) verify both from what S3 reported. At most `workers` objects are in flight, each
-holding at most one part in memory, all of them within one ByteBudget of `max_buffer_mb`. Progress
-goes to a callback; this module never prints.
+-> primary key (UploadPartCopy above `multipart_copy_threshold_mb`), (3) verify both from what S3
+reported. At most `workers` objects are in flight, their parts uploaded by a shared pool, all object
+data within one ByteBudget of `max_buffer_mb`. Progress goes to a callback; this module never prints.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from gcs2s3.errors import (
 from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, WriteResult
 from gcs2s3.plan import source_metadata
 from gcs2s3.stores.base import SourceStore, TargetStore
-from gcs2s3.transfer import stream_version
+from gcs2s3.transfer import Streaming, copy_in_parts, stream_version
 from gcs2s3.verify import confirm, deep_mismatch, written_mismatch
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,18 @@ class Executor:
         self.target = target
         self.deep_verify = deep_verify
         self.on_outcome = on_outcome
-        self.budget = ByteBudget(settings.max_buffer)
+        # Parts in flight are bounded by the budget; the pool only needs enough threads to keep them moving.
+        self.part_pool = ThreadPoolExecutor(
+            max_workers=max(4, settings.max_buffer // settings.part_size + 2), thread_name_prefix="gcs2s3-part"
+        )
+        self.streaming = Streaming(settings.part_size, settings.multipart_threshold, ByteBudget(settings.max_buffer),
+                                   self.part_pool)
 
     def run(self, actions: Iterable[Action]) -> list[Outcome]:
         """Deliver every action, `workers` at a time; never raises for one object's failure."""
         outcomes: list[Outcome] = []
         pending: set[Future[Outcome]] = set()
-        with ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool:
+        with self.part_pool, ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool:
             for action in actions:
                 # Back-pressure: queue at most two actions per worker.
                 while len(pending) >= 2 * self.settings.workers:
@@ -95,7 +100,7 @@ class Executor:
         source = action.source
         settings = self.settings
         archive_key, written = self._archive(source, action.archive_key, action.dest_key)
-        copied = self.target.copy(settings.archive_bucket, archive_key, settings.s3_bucket, action.dest_key)
+        copied = self._copy(source, archive_key, action.dest_key)
         evidence = self._verified(settings.s3_bucket, action.dest_key, source, copied)
         if self.deep_verify:
             for bucket, key in ((settings.archive_bucket, archive_key), (settings.s3_bucket, action.dest_key)):
@@ -132,11 +137,20 @@ class Executor:
         raise VerificationError(f"archive keys {key} and {fallback} hold other content; refusing to overwrite")
 
     def _stream(self, source: SourceObject, key: str) -> WriteResult:
-        settings = self.settings
         return stream_version(
-            self.source_store, self.target, source, settings.archive_bucket, key,
-            metadata=source_metadata(source), part_size=settings.part_size,
-            threshold=settings.multipart_threshold, if_absent=True, budget=self.budget,
+            self.source_store, self.target, source, self.settings.archive_bucket, key,
+            metadata=source_metadata(source), if_absent=True, how=self.streaming,
+        )
+
+    def _copy(self, source: SourceObject, archive_key: str, dest_key: str) -> WriteResult:
+        """Archive entry -> primary key, server-side: CopyObject, or UploadPartCopy above the threshold."""
+        settings = self.settings
+        src, dest = (settings.archive_bucket, archive_key), (settings.s3_bucket, dest_key)
+        if source.size <= settings.multipart_copy_threshold:
+            return self.target.copy(*src, *dest)
+        return copy_in_parts(
+            self.target, source, src, dest, metadata=source_metadata(source), part_size=settings.part_size,
+            copiers=self.part_pool,
         )
 
     def _verified(self, bucket: str, key: str, source: SourceObject, reported: WriteResult) -> str:

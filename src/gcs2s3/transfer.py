@@ -1,18 +1,23 @@
-"""Moving the bytes of one source version into one S3 key, streaming, with end-to-end checks.
+"""Moving the bytes of one source version into one S3 key, streaming, with end-to-end checks; and
+copying one S3 object to another key server-side, in parts when it is large.
 
-Small objects go in one PUT; larger ones in parts read by byte range from GCS. Memory held is one
-part (at most `part_size` bytes) per call, whatever the object's size, and all calls together stay
-within a shared ByteBudget. The bytes read are hashed as they pass and compared with the listing
-before the upload is completed, and S3 is given checksums to validate on receipt, so neither a
-corrupted read nor a corrupted upload can land. A failed multipart
-upload is aborted: nothing partial is left behind.
+Small objects go in one PUT. Larger ones are read from GCS part by part (ranged reads of the listed
+generation, in order, so the whole-object MD5 and CRC32C are computed as the bytes pass) and each part
+is handed to a shared pool of uploaders, so several parts of one object are in flight at once. Every
+part takes its room in the shared ByteBudget before it is read and gives it back once S3 has it:
+memory is bounded by the budget, never by the object's size. The object's hashes are compared with
+the listing before the upload is completed, and S3 is given per-part CRC32Cs and the full-object
+CRC32C to validate on receipt, so neither a corrupted read nor a corrupted upload can land. A failed
+multipart upload is aborted: nothing partial is left behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
+from dataclasses import dataclass
 
 from gcs2s3.budget import ByteBudget
 from gcs2s3.errors import Gcs2s3Error, IntegrityError
@@ -21,11 +26,28 @@ from gcs2s3.models import SourceObject, WriteResult
 from gcs2s3.stores.base import SourceStore, TargetStore
 
 MAX_PARTS = 10_000  # S3's limit on parts per upload
+Part = tuple[int, str, str | None]  # (number, ETag, CRC32C)
 
 
 def part_size_for(size: int, part_size: int) -> int:
     """The configured part size, grown when needed so no object takes more than MAX_PARTS parts."""
     return max(part_size, math.ceil(size / MAX_PARTS))
+
+
+def part_ranges(size: int, part_size: int) -> list[tuple[int, int, int]]:
+    """(part number, start, end) covering [0, size) in parts of `part_size_for(size, part_size)`."""
+    step = part_size_for(size, part_size)
+    return [(n, start, min(start + step, size)) for n, start in enumerate(range(0, size, step), start=1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Streaming:
+    """How to move bytes: the part layout, the memory budget and the pool that uploads parts."""
+
+    part_size: int
+    threshold: int
+    budget: ByteBudget
+    uploaders: Executor
 
 
 def stream_version(
@@ -36,17 +58,12 @@ def stream_version(
     key: str,
     *,
     metadata: Mapping[str, str],
-    part_size: int,
-    threshold: int,
     if_absent: bool,
-    budget: ByteBudget,
+    how: Streaming,
 ) -> WriteResult:
-    """Copy exactly `source` (its listed generation) to s3://bucket/key; returns what S3 reported.
-
-    Each body or part is read only once `budget` has room for it, and held until S3 has it.
-    """
-    if source.size <= threshold:
-        with budget.hold(source.size):
+    """Copy exactly `source` (its listed generation) to s3://bucket/key; returns what S3 reported."""
+    if source.size <= how.threshold:
+        with how.budget.hold(source.size):
             body = source_store.read(source, 0, source.size)
             hasher = BodyHasher()
             hasher.update(body)
@@ -56,28 +73,89 @@ def stream_version(
                 if_absent=if_absent,
             )
 
-    size = part_size_for(source.size, part_size)
     upload_id = target.create_multipart(bucket, key, metadata)
-    try:
+    with _aborting_on_failure(target, bucket, key, upload_id):
         hasher = BodyHasher()
-        parts: list[tuple[int, str, str]] = []
-        for number, start in enumerate(range(0, source.size, size), start=1):
-            end = min(start + size, source.size)
-            with budget.hold(end - start):
+        uploads: list[Future[Part]] = []
+        for number, start, end in part_ranges(source.size, how.part_size):
+            _raise_first_failure(uploads)
+            taken = how.budget.acquire(end - start)
+            try:
                 chunk = source_store.read(source, start, end)
                 hasher.update(chunk)
                 crc = crc32c_b64(chunk)
-                parts.append((number, target.upload_part(bucket, key, upload_id, number, chunk, crc), crc))
-                del chunk
+            except BaseException:
+                how.budget.release(taken)
+                raise
+
+            def upload(number: int = number, chunk: bytearray = chunk, crc: str = crc) -> Part:
+                return number, target.upload_part(bucket, key, upload_id, number, chunk, crc), crc
+
+            future = how.uploaders.submit(upload)
+            # Given back when the part is uploaded, failed or cancelled before it started.
+            future.add_done_callback(lambda _, taken=taken: how.budget.release(taken))
+            uploads.append(future)
+            del chunk, upload
+        parts = _results(uploads)
         _check(hasher, source, key)
         return target.complete_multipart(bucket, key, upload_id, parts, crc32c=hasher.crc32c, if_absent=if_absent)
+
+
+def copy_in_parts(
+    target: TargetStore,
+    source: SourceObject,
+    src: tuple[str, str],
+    dest: tuple[str, str],
+    *,
+    metadata: Mapping[str, str],
+    part_size: int,
+    copiers: Executor,
+) -> WriteResult:
+    """Server-side copy of s3://src to s3://dest with UploadPartCopy (needed beyond CopyObject's 5 GB);
+    the completion carries the source version's CRC32C, which S3 checks against the copied parts."""
+    bucket, key = dest
+    upload_id = target.create_multipart(bucket, key, metadata)
+    with _aborting_on_failure(target, bucket, key, upload_id):
+
+        def copy_part(number: int, start: int, end: int) -> Part:
+            return number, *target.copy_part(bucket, key, upload_id, number, src, start, end)
+
+        copies = [copiers.submit(copy_part, *span) for span in part_ranges(source.size, part_size)]
+        parts = _results(copies)
+        return target.complete_multipart(bucket, key, upload_id, parts, crc32c=source.crc32c, if_absent=False)
+
+
+@contextlib.contextmanager
+def _aborting_on_failure(target: TargetStore, bucket: str, key: str, upload_id: str) -> Iterator[None]:
+    try:
+        yield
     except BaseException:
         with contextlib.suppress(Gcs2s3Error):
             target.abort_multipart(bucket, key, upload_id)
         raise
 
 
+def _raise_first_failure(futures: list[Future[Part]]) -> None:
+    """Stop reading more parts as soon as one upload has failed."""
+    for future in futures:
+        if future.done() and future.exception() is not None:
+            _results(futures)
+
+
+def _results(futures: list[Future[Part]]) -> list[Part]:
+    """All parts in order; on the first failure, cancel what has not started, wait for the rest, raise."""
+    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+    failed = next((f for f in futures if f in done and f.exception() is not None), None)
+    if failed is not None:
+        for future in pending:
+            future.cancel()
+        wait(pending)
+        raise failed.exception()  # type: ignore[misc]
+    return [future.result() for future in futures]
+
+
 def _check(hasher: BodyHasher, source: SourceObject, key: str) -> None:
     problem = hasher.mismatch(source)
     if problem:
         raise IntegrityError(f"{source.name!r} (generation {source.generation}) for {key}: {problem}")
+

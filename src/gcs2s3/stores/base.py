@@ -58,11 +58,17 @@ class TargetStore(Protocol):
         bucket: str,
         key: str,
         upload_id: str,
-        parts: Sequence[tuple[int, str, str]],
+        parts: Sequence[tuple[int, str, str | None]],
         *,
         crc32c: str,
         if_absent: bool,
     ) -> WriteResult: ...
+
+    def copy_part(
+        self, bucket: str, key: str, upload_id: str, number: int, src: tuple[str, str], start: int, end: int
+    ) -> tuple[str, str | None]:
+        """UploadPartCopy of bytes [start, end) of s3://src; (ETag, CRC32C if reported)."""
+        ...
 
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
 

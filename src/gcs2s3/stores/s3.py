@@ -184,7 +184,7 @@ class S3Target:
         bucket: str,
         key: str,
         upload_id: str,
-        parts: Sequence[tuple[int, str, str]],
+        parts: Sequence[tuple[int, str, str | None]],
         *,
         crc32c: str,
         if_absent: bool,
@@ -195,7 +195,10 @@ class S3Target:
             Key=key,
             UploadId=upload_id,
             MultipartUpload={
-                "Parts": [{"PartNumber": n, "ETag": etag, "ChecksumCRC32C": crc} for n, etag, crc in parts]
+                "Parts": [
+                    {"PartNumber": n, "ETag": etag, **({"ChecksumCRC32C": crc} if crc else {})}
+                    for n, etag, crc in parts
+                ]
             },
             ChecksumCRC32C=crc32c,
             ChecksumType="FULL_OBJECT",
@@ -206,6 +209,17 @@ class S3Target:
     @_translated("abort multipart upload")
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+
+    @_translated("copy part")
+    def copy_part(
+        self, bucket: str, key: str, upload_id: str, number: int, src: tuple[str, str], start: int, end: int
+    ) -> tuple[str, str | None]:
+        response = self._client.upload_part_copy(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+            CopySource={"Bucket": src[0], "Key": src[1]}, CopySourceRange=f"bytes={start}-{end - 1}",
+        )
+        result = response.get("CopyPartResult", {})
+        return str(result["ETag"]), result.get("ChecksumCRC32C")
 
     @_translated("copy")
     def copy(self, src_bucket: str, src_key: str, bucket: str, key: str) -> WriteResult:
