@@ -5,7 +5,10 @@ Hooks, each called with the request's method and path:
 - `fault` may return an HTTP status to answer instead of forwarding;
 - `tamper_request(method, path, body)` / `tamper_response(method, path, body)` may return other bytes
   to forward instead (a flipped byte, a truncated body: Content-Length follows the new body);
-- `drop_mid_body(method, path)` true: send the headers and half the body, then drop the connection.
+- `drop_mid_body(method, path)` true: send the headers and half the body, then drop the connection;
+- `trap(method, path, phase)` true, phase "request" (before forwarding) or "response" (forwarded,
+  before answering): hold the request, set `trapped` and wait for `released`; then carry on, or, when
+  `cut_off` is set (the client was killed meanwhile), drop the connection without another byte.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class Proxy:
         self.tamper_request: Callable[[str, str, bytes], bytes | None] = lambda method, path, body: None
         self.tamper_response: Callable[[str, str, bytes], bytes | None] = lambda method, path, body: None
         self.drop_mid_body: Callable[[str, str], bool] = lambda method, path: False
+        self.trap: Callable[[str, str, str], bool] = lambda method, path, phase: False
+        self.trapped = threading.Event()
+        self.released = threading.Event()
+        self.cut_off = False
         self.lock = threading.Lock()
         proxy = self
 
@@ -56,6 +63,16 @@ class Proxy:
                         self.rfile.readline()
                 return self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
 
+            def _held(self, phase: str) -> bool:
+                """Hold here if the trap says so; True when the connection must now be dropped."""
+                if not proxy.trap(self.command, self.path, phase):
+                    return False
+                proxy.trapped.set()
+                proxy.released.wait(120)
+                if proxy.cut_off:
+                    self.close_connection = True
+                return proxy.cut_off
+
             def _handle(self) -> None:
                 body = self._body()
                 with proxy.lock:
@@ -72,6 +89,8 @@ class Proxy:
                     self.close_connection = True
                     return
                 body = proxy.tamper_request(self.command, self.path, body) or body
+                if self._held("request"):
+                    return
                 dropped = ("transfer-encoding", "connection")
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
                 headers["Content-Length"] = str(len(body))
@@ -81,6 +100,8 @@ class Proxy:
                     response = conn.getresponse()
                     payload = response.read()
                     payload = proxy.tamper_response(self.command, self.path, payload) or payload
+                    if self._held("response"):
+                        return
                     cut = bool(payload) and proxy.drop_mid_body(self.command, self.path)
                     self.send_response(response.status)
                     for key, value in response.getheaders():

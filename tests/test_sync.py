@@ -210,7 +210,7 @@ def test_report_and_json_logs(world: World, deep: bool) -> None:
     world.put("x.txt", b"x")
     extra = ("--deep-verify",) if deep else ()
     result = cli("sync", "--config", str(world.ini()), "--dev-level", "Stage", *extra)
-    assert result.code == 0
+    assert result.code == 0, result.stderr
     assert "new" in result.stdout and "OK" in result.stdout
     logs = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert any(entry.get("key") == "x.txt" and entry["dev_level"] == "Stage" for entry in logs)

@@ -18,6 +18,7 @@ from gcs2s3.config import Settings, load_settings
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.logs import setup_logging
 from gcs2s3.report import render, sync_report, verify_report
+from gcs2s3.stopping import StopFlag, stop_on_signals
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
 from gcs2s3.sync import run_sync
@@ -79,7 +80,8 @@ def _sync(command: str, config: Path, dev_level: str | None, dry_run: bool, deep
         settings = load_settings(config, dev_level)
         setup_logging(debug, settings.dev_level)
         source, target = _stores(settings)
-        result = run_sync(settings, source, target, dry_run=dry_run, deep_verify=deep_verify)
+        with stop_on_signals(StopFlag()) as stop:
+            result = run_sync(settings, source, target, dry_run=dry_run, deep_verify=deep_verify, stop=stop)
         report = sync_report(command, settings, result)
         _emit(report, as_json)
         return int(report["exit_code"])

@@ -122,6 +122,9 @@ def start_seaweedfs(workdir: Path) -> Emulator:
     log_path = workdir / "seaweedfs.log"
     command = [
         str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-webdav=false", "-admin.ui=false",
+        # Every bucket takes volumes of its own; by default their number is free disk / volume size,
+        # which a test session (hundreds of buckets) exhausts. Small, sparse volumes, and many.
+        "-volume.max=4000", "-master.volumeSizeLimitMB=64",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

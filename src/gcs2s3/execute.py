@@ -24,6 +24,7 @@ from gcs2s3.errors import (
 )
 from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, WriteResult
 from gcs2s3.plan import source_metadata
+from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 from gcs2s3.transfer import Streaming, copy_in_parts, stream_version
 from gcs2s3.verify import confirm, deep_mismatch, written_mismatch
@@ -43,6 +44,7 @@ class Executor:
         *,
         deep_verify: bool = False,
         on_outcome: Callable[[Outcome], None] | None = None,
+        stop: StopFlag | None = None,
     ) -> None:
         self.settings = settings
         self.rules = settings.key_rules
@@ -50,26 +52,39 @@ class Executor:
         self.target = target
         self.deep_verify = deep_verify
         self.on_outcome = on_outcome
+        self.stop = stop or StopFlag()
+        self.not_started = 0
         # Parts in flight are bounded by the budget; the pool only needs enough threads to keep them moving.
         self.part_pool = ThreadPoolExecutor(
             max_workers=max(4, settings.max_buffer // settings.part_size + 2), thread_name_prefix="gcs2s3-part"
         )
-        self.streaming = Streaming(settings.part_size, settings.multipart_threshold, ByteBudget(settings.max_buffer),
-                                   self.part_pool)
+        self.streaming = Streaming(
+            settings.part_size, settings.multipart_threshold, ByteBudget(settings.max_buffer), self.part_pool, self.stop
+        )
 
     def run(self, actions: Iterable[Action]) -> list[Outcome]:
-        """Deliver every action, `workers` at a time; never raises for one object's failure."""
+        """Deliver every action, `workers` at a time; never raises for one object's failure. Once a stop
+        is requested, no further action is started (`not_started` counts them)."""
         outcomes: list[Outcome] = []
         pending: set[Future[Outcome]] = set()
+        todo = list(actions)
         with self.part_pool, ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool:
-            for action in actions:
+            for index, action in enumerate(todo):
+                if self.stop.requested:
+                    self.not_started = len(todo) - index
+                    break
                 # Back-pressure: queue at most two actions per worker.
-                while len(pending) >= 2 * self.settings.workers:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                while len(pending) >= 2 * self.settings.workers and not self.stop.requested:
+                    done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                     outcomes.extend(self._collect(done))
+                if self.stop.requested:
+                    self.not_started = len(todo) - index
+                    break
                 pending.add(pool.submit(self.deliver, action))
+            if self.stop.requested:  # queued behind the workers, not begun: leave them for the next run
+                self.not_started += sum(future.cancel() for future in pending)
             done, _ = wait(pending)
-            outcomes.extend(self._collect(done))
+            outcomes.extend(self._collect(f for f in done if not f.cancelled()))
         return outcomes
 
     def _collect(self, done: Iterable[Future[Outcome]]) -> list[Outcome]:
@@ -85,7 +100,7 @@ class Executor:
             try:
                 return self._deliver_once(action)
             except (TransientError, IntegrityError) as exc:
-                if attempt == OBJECT_ATTEMPTS:
+                if attempt == OBJECT_ATTEMPTS or self.stop.requested:
                     return self._failed(action, exc)
                 log.warning("retrying %s after: %s", action.dest_key, exc, extra={"key": action.dest_key})
             except Gcs2s3Error as exc:

@@ -47,12 +47,16 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
             "refused": len(plan.refused),
             "placeholders_skipped": plan.placeholders,
             "target_only": plan.target_only,
+            "not_started": result.not_started,
+            "aborted_stale_uploads": result.aborted_uploads,
         },
         "bytes": {**sizes, "copied": sum(o.bytes_copied for o in delivered)},
         "failures": failures,
         "seconds": round(result.seconds, 3),
         "exit_code": result.exit_code,
     }
+    if result.stopped_by:
+        report["stopped_by"] = result.stopped_by
     if result.dry_run:
         report["actions"] = [
             {"kind": a.kind.value, "source": a.source.name, "dest_key": a.dest_key,
@@ -108,5 +112,10 @@ def render(report: dict[str, Any], console: Console) -> None:
         for failure in report["failures"]:
             failed.add_row(failure["key"], failure["reason"])
         console.print(failed)
+    if report.get("stopped_by"):
+        console.print(
+            f"stopped early by {report['stopped_by']}: "
+            f"{report['counts']['not_started']} object(s) left for the next run"
+        )
     verdict = "OK" if report["exit_code"] == 0 else "FAILED"
     console.print(f"{verdict} in {report['seconds']} s (exit {report['exit_code']})")

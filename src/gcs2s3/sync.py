@@ -20,6 +20,7 @@ from gcs2s3.listings import in_background, primary_listing, probe_archive, sourc
 from gcs2s3.models import Action, Kind, Outcome, Plan, is_md5_etag
 from gcs2s3.plan import build_plan, resolve
 from gcs2s3.state import StateCache, load_state, save_state, state_key
+from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ class SyncResult:
     outcomes: list[Outcome] = field(default_factory=list)
     dry_run: bool = False
     seconds: float = 0.0
+    stopped_by: str | None = None  # the signal that stopped the run early
+    not_started: int = 0  # actions left for the next run because of the stop
+    aborted_uploads: int = 0  # multipart uploads an earlier, interrupted run left open
 
     @property
     def failed(self) -> list[Outcome]:
@@ -38,7 +42,7 @@ class SyncResult:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed or self.plan.refused else 0
+        return 1 if self.failed or self.plan.refused or self.stopped_by else 0
 
 
 def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> tuple[Plan, StateCache]:
@@ -101,8 +105,10 @@ def run_sync(
     dry_run: bool = False,
     deep_verify: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
+    stop: StopFlag | None = None,
 ) -> SyncResult:
     started = time.monotonic()
+    stop = stop or StopFlag()
     for key in ("notify_sns_topic_arn", "notify_webhook_url"):
         if getattr(settings, key):
             log.warning("%s is set, but failure notification is not available in this version yet", key)
@@ -118,9 +124,29 @@ def run_sync(
         # One cheap request, so that a missing or forbidden archive bucket is a settings error
         # (exit 2, nothing written) rather than one failure per object.
         probe_archive(settings, target)
-        executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome)
+        result.aborted_uploads = abort_open_uploads(settings, target)
+        executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome, stop=stop)
         result.outcomes = executor.run(todo)
+        result.not_started = executor.not_started
     if not dry_run:
         _save_state(settings, target, state, next_state(plan, result.outcomes))
+    result.stopped_by = stop.reason if stop.requested else None
     result.seconds = time.monotonic() - started
     return result
+
+
+def abort_open_uploads(settings: Settings, target: TargetStore) -> int:
+    """Abort the multipart uploads left open under our two prefixes (by a run that was killed).
+
+    Called before this run writes anything, so every open upload found belongs to an earlier run; two
+    runs against the same targets at once are not supported.
+    """
+    places = {(settings.archive_bucket, settings.archive_prefix), (settings.s3_bucket, settings.s3_prefix)}
+    aborted = 0
+    for bucket, prefix in sorted(places):
+        for key, upload_id in target.open_uploads(bucket, prefix):
+            target.abort_multipart(bucket, key, upload_id)
+            log.info("aborted a multipart upload left open by an earlier run: s3://%s/%s", bucket, key,
+                     extra={"key": key})
+            aborted += 1
+    return aborted

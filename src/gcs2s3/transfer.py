@@ -23,6 +23,7 @@ from gcs2s3.budget import ByteBudget
 from gcs2s3.errors import Gcs2s3Error, IntegrityError
 from gcs2s3.hashes import BodyHasher, crc32c_b64
 from gcs2s3.models import SourceObject, WriteResult
+from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 
 MAX_PARTS = 10_000  # S3's limit on parts per upload
@@ -48,6 +49,7 @@ class Streaming:
     threshold: int
     budget: ByteBudget
     uploaders: Executor
+    stop: StopFlag
 
 
 def stream_version(
@@ -79,6 +81,7 @@ def stream_version(
         uploads: list[Future[Part]] = []
         for number, start, end in part_ranges(source.size, how.part_size):
             _raise_first_failure(uploads)
+            how.stop.check()
             taken = how.budget.acquire(end - start)
             try:
                 chunk = source_store.read(source, start, end)

@@ -72,6 +72,10 @@ class TargetStore(Protocol):
 
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None: ...
 
+    def open_uploads(self, bucket: str, prefix: str) -> list[tuple[str, str]]:
+        """(key, upload id) of every multipart upload begun and not completed or aborted under `prefix`."""
+        ...
+
     def copy(self, src_bucket: str, src_key: str, bucket: str, key: str) -> WriteResult:
         """Server-side copy keeping user metadata; S3 computes a full-object CRC32C of the copy."""
         ...

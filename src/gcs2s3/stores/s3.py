@@ -210,6 +210,11 @@ class S3Target:
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
         self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 
+    @_translated("listing multipart uploads")
+    def open_uploads(self, bucket: str, prefix: str) -> list[tuple[str, str]]:
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+        return [(upload["Key"], upload["UploadId"]) for page in pages for upload in page.get("Uploads", ())]
+
     @_translated("copy part")
     def copy_part(
         self, bucket: str, key: str, upload_id: str, number: int, src: tuple[str, str], start: int, end: int
