@@ -102,18 +102,24 @@ def assert_whole(world: World, acceptable: dict[str, list[bytes]]) -> None:
             assert body in acceptable[key], f"{key} holds something that is no version of its source"
 
 
+def open_uploads(world: World) -> int:
+    s3 = boto3.client("s3")
+    return sum(len(s3.list_multipart_uploads(Bucket=b).get("Uploads", ())) for b in (world.s3_bucket,
+                                                                                      world.archive_bucket))
+
+
 def assert_repaired(world: World, acceptable: dict[str, list[bytes]]) -> None:
+    left_open = open_uploads(world)
     rerun = cli("sync", "--config", str(world.ini(**MULTIPART)), "--dev-level", "Stage", "--json")
     assert rerun.code == 0, rerun.stdout
+    assert json.loads(rerun.stdout)["counts"]["aborted_stale_uploads"] == left_open
     assert cli("verify", "--config", str(world.ini(**MULTIPART)), "--dev-level", "Stage").code == 0
     primary = {k: v for k, v in world.keys().items() if ".gcs2s3/" not in k}
     assert primary == {key: bodies[-1] for key, bodies in acceptable.items()}
     archived = Counter(world.keys(world.archive_bucket).values())
     every_version = [body for bodies in acceptable.values() for body in bodies]
     assert archived == Counter(every_version), "each delivered version has exactly one archive entry"
-    s3 = boto3.client("s3")
-    for bucket in (world.s3_bucket, world.archive_bucket):
-        assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads"), "an upload was left open"
+    assert open_uploads(world) == 0, "an upload was left open"
 
 
 @pytest.mark.parametrize("moment", list(MOMENTS))
@@ -134,6 +140,8 @@ def test_sigkill_at_any_moment_leaves_only_whole_objects(world: World, emulators
         assert reached, f"the run never reached {moment}: {process.stderr.read().decode()[-2000:]}"
         assert process.returncode == -signal.SIGKILL
     assert_whole(world, acceptable)
+    if moment in ("multipart-begun", "mid-multipart", "complete-sent"):
+        assert open_uploads(world) == 1  # what the next run must abort
     assert_repaired(world, acceptable)
 
 
@@ -163,7 +171,6 @@ def test_sigterm_stops_cleanly_within_the_ecs_grace_period(world: World, emulato
     assert report["stopped_by"] == "SIGTERM" and report["counts"]["not_started"] >= 1
     failures = {f["key"]: f["reason"] for f in report["failures"]}
     assert "SIGTERM" in failures["new/huge.bin"]  # stopped between parts, its upload aborted
-    s3 = boto3.client("s3")
-    assert not s3.list_multipart_uploads(Bucket=world.archive_bucket).get("Uploads")  # by this run
+    assert open_uploads(world) == 0  # aborted by the stopped run itself
     assert_whole(world, acceptable)
     assert_repaired(world, acceptable)
