@@ -1,0 +1,314 @@
+"""Benchmark `gcs2s3 sync` on local emulators, side by side with `rclone copy --checksum`.
+
+One command (`make bench` or `python bench/vs_rclone.py`) prints one table: for each data set, the
+first sync and the no-change rerun of each tool, wall time, MiB/s, peak RSS of the process, and
+requests by kind as the emulators logged them, plus the emulators' own ceiling: a raw boto3 loop
+that PUTs the same bytes straight into S3 (one write per object, no source read), with the same
+parallelism. Data sets: (a) 300 objects / 1.2 GB of mixed sizes, (b) 20,000 objects of 1 KB,
+(c) one 2 GiB object, (m) the memory check: objects of 64 MiB, 1 GiB and 3 GiB, each synced by its
+own gcs2s3 run. rclone is Debian's package, installed with apt-get when missing (as root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from google.cloud import storage
+
+from gcs2s3.emulators import S3_SERVERS, running_emulators
+
+MB = 1024 * 1024
+REQUEST = re.compile(r'"(GET|PUT|POST|HEAD|DELETE|PATCH) (\S+) HTTP/1\.[01]')
+SETS = {
+    # 10 x 64 MiB + 40 x 10 MiB + 250 x 640 KiB = 1,200 MiB in 300 objects
+    "a": [(f"mixed/large/{i:02d}.bin", 64 * MB) for i in range(10)]
+    + [(f"mixed/medium/{i:02d}.bin", 10 * MB) for i in range(40)]
+    + [(f"mixed/small/{i % 10}/{i:03d}.bin", 640 * 1024) for i in range(250)],
+    "b": [(f"tiny/{i % 100:02d}/{i:05d}.txt", 1024) for i in range(20_000)],
+    "c": [("one/huge.bin", 2048 * MB)],
+    "m": [("m/object-64M.bin", 64 * MB), ("m/object-1G.bin", 1024 * MB), ("m/object-3G.bin", 3072 * MB)],
+}
+CHUNK = 64 * MB
+
+
+@dataclass
+class Measure:
+    tool: str
+    data: str
+    run: str
+    seconds: float
+    peak_rss_mb: float
+    requests: Counter[str]
+    exit_code: int
+
+
+def populate(bucket: storage.Bucket, objects: list[tuple[str, int]]) -> int:
+    def put(item: tuple[str, int]) -> int:
+        name, size = item
+        bucket.blob(name).upload_from_string(os.urandom(size), checksum=None)
+        return size
+
+    with ThreadPoolExecutor(max_workers=8 if len(objects) > 1 else 1) as pool:
+        return sum(pool.map(put, objects))
+
+
+def classify(log_lines: list[str], side: str) -> Counter[str]:
+    kinds: Counter[str] = Counter()
+    for line in log_lines:
+        match = REQUEST.search(line)
+        if not match:
+            continue
+        method, path = match.groups()
+        if side == "gcs":
+            kinds["gcs list" if method == "GET" and re.search(r"/o(\?|$)", path) else
+                  "gcs read" if "alt=media" in path or path.startswith("/download/") else f"gcs {method}"] += 1
+        elif method == "GET":
+            kinds["s3 list" if "list-type=2" in path or "prefix=" in path else "s3 get"] += 1
+        elif method == "PUT":
+            kinds["s3 part" if "partNumber=" in path else "s3 put/copy"] += 1
+        else:
+            kinds[f"s3 {method.lower()}"] += 1
+    return kinds
+
+
+def measured(command: list[str], env: dict[str, str], logs: dict[str, Path]) -> tuple[float, float, Counter[str], int]:
+    """Run one command; (wall seconds, its peak RSS in MiB, requests the emulators logged, exit code)."""
+    offsets = {side: path.stat().st_size for side, path in logs.items()}
+    with tempfile.TemporaryFile() as stderr:
+        started = time.monotonic()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        peak_kib = 0
+        while process.poll() is None:
+            peak_kib = max(peak_kib, high_water_kib(process.pid))
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        if process.returncode:
+            stderr.seek(0)
+            tail = stderr.read().decode(errors="replace")[-600:]
+            print(f"  ! {command[0]} exited {process.returncode}: {tail}", file=sys.stderr)
+    time.sleep(0.3)  # let the emulators flush their request logs
+    requests: Counter[str] = Counter()
+    for side, path in logs.items():
+        with path.open("rb") as handle:
+            handle.seek(offsets[side])
+            requests += classify(handle.read().decode(errors="replace").splitlines(), side)
+    return seconds, peak_kib / 1024, requests, process.returncode
+
+
+def high_water_kib(pid: int) -> int:
+    """VmHWM: the process's peak resident set since its exec (getrusage would count the forking parent)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def write_ini(folder: Path, workers: int) -> Path:
+    ini = folder / "bench.ini"
+    ini.write_text(
+        "[Stage]\ngcs_bucket = bench-src\npath =\ns3_bucket = bench-dst\narchive_bucket = bench-archive\n"
+        f"archive_prefix = archive/\ngcs_key_file =\nworkers = {workers}\n",
+        encoding="utf-8",
+    )
+    return ini
+
+
+def ceiling(objects: list[tuple[str, int]], workers: int) -> None:
+    """The emulators' ceiling: PUT the same sizes straight into S3 with boto3, `workers` at a time,
+    from memory (no source read); objects over 64 MiB in 8 MiB parts, `workers` parts at a time."""
+    client = boto3.client("s3", config=Config(
+        max_pool_connections=2 * workers, request_checksum_calculation="when_required",
+        retries={"mode": "standard", "max_attempts": 5},
+    ))
+    block = memoryview(os.urandom(CHUNK))
+    part = 8 * MB
+
+    def put(name: str, size: int) -> None:
+        client.put_object(Bucket="bench-ceiling", Key=name, Body=block[:size].tobytes())
+
+    def put_in_parts(name: str, size: int) -> None:
+        upload = client.create_multipart_upload(Bucket="bench-ceiling", Key=name)["UploadId"]
+
+        def one(number: int) -> dict[str, object]:
+            length = min(part, size - (number - 1) * part)
+            etag = client.upload_part(Bucket="bench-ceiling", Key=name, UploadId=upload, PartNumber=number,
+                                      Body=block[:length].tobytes())["ETag"]
+            return {"PartNumber": number, "ETag": etag}
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(one, range(1, -(-size // part) + 1)))
+        client.complete_multipart_upload(Bucket="bench-ceiling", Key=name, UploadId=upload,
+                                         MultipartUpload={"Parts": parts})
+
+    small = [(n, z) for n, z in objects if z <= CHUNK]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda item: put(*item), small))
+    for name, size in objects:
+        if size > CHUNK:
+            put_in_parts(name, size)
+
+
+def measured_call(fn: Callable[[], None], logs: dict[str, Path]) -> tuple[float, float, Counter[str], int]:
+    """Like `measured`, for a function run in this process (peak RSS not reported)."""
+    offsets = {side: path.stat().st_size for side, path in logs.items()}
+    started = time.monotonic()
+    fn()
+    seconds = time.monotonic() - started
+    time.sleep(0.3)
+    requests: Counter[str] = Counter()
+    for side, path in logs.items():
+        with path.open("rb") as handle:
+            handle.seek(offsets[side])
+            requests += classify(handle.read().decode(errors="replace").splitlines(), side)
+    return seconds, float("nan"), requests, 0
+
+
+def rclone_env(env: dict[str, str]) -> dict[str, str]:
+    out = {k: v for k, v in env.items() if k != "AWS_CA_BUNDLE"}
+    out.update({
+        "RCLONE_CONFIG_GCS_TYPE": "google cloud storage",
+        "RCLONE_CONFIG_GCS_ANONYMOUS": "true",
+        "RCLONE_CONFIG_GCS_ENDPOINT": env["STORAGE_EMULATOR_HOST"] + "/storage/v1/",
+        "RCLONE_CONFIG_S3_TYPE": "s3",
+        "RCLONE_CONFIG_S3_PROVIDER": "Other",
+        "RCLONE_CONFIG_S3_ENDPOINT": env["AWS_ENDPOINT_URL"],
+        "RCLONE_CONFIG_S3_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
+        "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
+        "RCLONE_CONFIG_S3_FORCE_PATH_STYLE": "true",
+        "RCLONE_CONFIG_S3_REGION": "us-east-1",
+    })
+    return out
+
+
+@contextmanager
+def session(s3_server: str, objects: list[tuple[str, int]]) -> Iterator[tuple[Path, dict[str, str], dict[str, Path]]]:
+    """Fresh emulators holding `objects` in the source bucket: (work folder, environment, request logs)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="gcs2s3-bench-") as tmp,
+        running_emulators(Path(tmp), True, s3_server) as env,
+    ):
+        folder = Path(tmp)
+        logs = {"gcs": folder / "fake-gcs-server.log"}
+        if s3_server == "moto":  # SeaweedFS keeps no request log: its requests are not counted
+            logs["s3"] = folder / "moto.log"
+        gcs = storage.Client(project="bench").create_bucket("bench-src")
+        s3 = boto3.client("s3")
+        for bucket in ("bench-dst", "bench-archive", "bench-rclone", "bench-ceiling"):
+            s3.create_bucket(Bucket=bucket)
+        total = populate(gcs, objects)
+        print(f"populated {len(objects):,} obj / {total / MB:,.0f} MiB ({s3_server})", file=sys.stderr)
+        yield folder, {**os.environ, **env}, logs
+
+
+def gcs2s3_command(folder: Path, workers: int) -> list[str]:
+    ini = write_ini(folder, workers)
+    return [str(Path(sys.executable).with_name("gcs2s3")), "sync", "--dev-level", "Stage", "--config", str(ini)]
+
+
+def bench_set(name: str, workers: int, with_rclone: bool, s3_server: str) -> list[Measure]:
+    results = []
+    objects = SETS[name]
+    label = f"({name}) {len(objects):,} obj / {sum(size for _, size in objects) / MB:,.0f} MiB"
+    with session(s3_server, objects) as (folder, env, logs):
+        rclone = ["rclone", "copy", "gcs:bench-src", "s3:bench-rclone", "--checksum", "--s3-no-head",
+                  "--transfers", str(workers), "--checkers", str(2 * workers)]
+        tools = [("gcs2s3", gcs2s3_command(folder, workers), env)]
+        if with_rclone:
+            tools.append(("rclone", rclone, rclone_env(env)))
+        for tool, command, tool_env in tools:
+            for run in ("first", "rerun"):
+                seconds, rss, requests, code = measured(command, tool_env, logs)
+                results.append(Measure(tool, label, run, seconds, rss, requests, code))
+                print(f"  {tool} {run}: {seconds:.1f} s, {rss:.0f} MiB", file=sys.stderr)
+        seconds, rss, requests, code = measured_call(lambda: ceiling(objects, workers), logs)
+        results.append(Measure("ceiling (boto3 PUT)", label, "first", seconds, rss, requests, code))
+        print(f"  ceiling: {seconds:.1f} s", file=sys.stderr)
+    return results
+
+
+def bench_memory(workers: int, s3_server: str) -> list[Measure]:
+    """(m): one object per session and run, so that only the object's size changes."""
+    results = []
+    for name, size in SETS["m"]:
+        with session(s3_server, [(name, size)]) as (folder, env, logs):
+            seconds, rss, requests, code = measured(gcs2s3_command(folder, workers), env, logs)
+            results.append(Measure("gcs2s3", f"(m) 1 obj / {size / MB:,.0f} MiB", "first", seconds, rss, requests,
+                                   code))
+            print(f"  gcs2s3 {size / MB:,.0f} MiB: {seconds:.1f} s, {rss:.0f} MiB", file=sys.stderr)
+    return results
+
+
+def ensure_rclone() -> bool:
+    """rclone on PATH, installing Debian's package when missing and we are root."""
+    if shutil.which("rclone"):
+        return True
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("rclone not found and cannot install it here (apt-get install rclone as root): baseline skipped",
+              file=sys.stderr)
+        return False
+    print("installing rclone (apt-get install rclone) ...", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-q", "rclone"], check=False, stdout=subprocess.DEVNULL, env=env)
+    return shutil.which("rclone") is not None
+
+
+def table(results: list[Measure]) -> str:
+    lines = [
+        "| data | tool | run | wall s | MiB/s | % of ceiling | peak RSS MiB | requests | exit |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|",
+    ]
+    ceilings = {m.data: m.seconds for m in results if m.tool.startswith("ceiling")}
+    for m in results:
+        size_mib = float(m.data.split("/ ")[1].split(" MiB")[0].replace(",", ""))
+        rate = f"{size_mib / m.seconds:,.1f}" if m.run == "first" else ""
+        share = f"{100 * ceilings[m.data] / m.seconds:.0f} %" if m.run == "first" and m.data in ceilings else ""
+        rss = "" if m.peak_rss_mb != m.peak_rss_mb else f"{m.peak_rss_mb:.0f}"  # NaN: not measured
+        requests = ", ".join(f"{kind} {count:,}" for kind, count in sorted(m.requests.items()))
+        lines.append(f"| {m.data} | {m.tool} | {m.run} | {m.seconds:.2f} | {rate} | {share} | {rss} | "
+                     f"{requests} | {m.exit_code} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="abcm", help="which data sets, any of a b c m (default: all)")
+    parser.add_argument("--workers", type=int, default=8, help="gcs2s3 workers = rclone --transfers")
+    parser.add_argument("--no-rclone", action="store_true", help="skip the rclone baseline")
+    parser.add_argument("--s3", choices=S3_SERVERS, help="the S3 server for every set (default: moto for a and "
+                        "b; SeaweedFS for c and m, whose gigabytes moto would hold several times in memory)")
+    args = parser.parse_args()
+    with_rclone = not args.no_rclone and ensure_rclone()
+    # fake-gcs-server keeps several transient copies of an uploaded body: a tighter Go GC keeps a 3 GiB
+    # object within this machine's memory (it does not change what is measured).
+    os.environ.setdefault("GOGC", "10")
+    results = []
+    for name in args.sets:
+        server = args.s3 or ("seaweedfs" if name in "cm" else "moto")
+        if name == "m":
+            results += bench_memory(args.workers, server)
+        else:
+            results += bench_set(name, args.workers, with_rclone, server)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
