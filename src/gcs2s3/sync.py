@@ -144,9 +144,13 @@ def abort_open_uploads(settings: Settings, target: TargetStore) -> int:
     places = {(settings.archive_bucket, settings.archive_prefix), (settings.s3_bucket, settings.s3_prefix)}
     aborted = 0
     for bucket, prefix in sorted(places):
-        for key, upload_id in target.open_uploads(bucket, prefix):
-            target.abort_multipart(bucket, key, upload_id)
-            log.info("aborted a multipart upload left open by an earlier run: s3://%s/%s", bucket, key,
-                     extra={"key": key})
-            aborted += 1
+        try:
+            for key, upload_id in target.open_uploads(bucket, prefix):
+                target.abort_multipart(bucket, key, upload_id)
+                log.info("aborted a multipart upload left open by an earlier run: s3://%s/%s", bucket, key,
+                         extra={"key": key})
+                aborted += 1
+        except Gcs2s3Error as exc:  # cleanup only: never a reason not to deliver
+            log.warning("open multipart uploads under s3://%s/%s not cleaned up: %s (the role needs "
+                        "s3:ListBucketMultipartUploads and s3:AbortMultipartUpload)", bucket, prefix, exc)
     return aborted

@@ -76,9 +76,9 @@ def stream_version(
             )
 
     upload_id = target.create_multipart(bucket, key, metadata)
-    with _aborting_on_failure(target, bucket, key, upload_id):
+    uploads: list[Future[Part]] = []
+    with _aborting_on_failure(target, bucket, key, upload_id, uploads):
         hasher = BodyHasher()
-        uploads: list[Future[Part]] = []
         for number, start, end in part_ranges(source.size, how.part_size):
             _raise_first_failure(uploads)
             how.stop.check()
@@ -118,21 +118,29 @@ def copy_in_parts(
     the completion carries the source version's CRC32C, which S3 checks against the copied parts."""
     bucket, key = dest
     upload_id = target.create_multipart(bucket, key, metadata)
-    with _aborting_on_failure(target, bucket, key, upload_id):
+    copies: list[Future[Part]] = []
+    with _aborting_on_failure(target, bucket, key, upload_id, copies):
 
         def copy_part(number: int, start: int, end: int) -> Part:
             return number, *target.copy_part(bucket, key, upload_id, number, src, start, end)
 
-        copies = [copiers.submit(copy_part, *span) for span in part_ranges(source.size, part_size)]
+        copies.extend(copiers.submit(copy_part, *span) for span in part_ranges(source.size, part_size))
         parts = _results(copies)
         return target.complete_multipart(bucket, key, upload_id, parts, crc32c=source.crc32c, if_absent=False)
 
 
 @contextlib.contextmanager
-def _aborting_on_failure(target: TargetStore, bucket: str, key: str, upload_id: str) -> Iterator[None]:
+def _aborting_on_failure(
+    target: TargetStore, bucket: str, key: str, upload_id: str, parts: list[Future[Part]]
+) -> Iterator[None]:
+    """On any failure, let the parts already sent settle (cancel the others), then abort the upload:
+    S3 may keep a part that was still arriving when the abort came."""
     try:
         yield
     except BaseException:
+        for future in parts:
+            future.cancel()
+        wait(parts)
         with contextlib.suppress(Gcs2s3Error):
             target.abort_multipart(bucket, key, upload_id)
         raise
