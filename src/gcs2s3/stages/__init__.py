@@ -1,0 +1,1 @@
+"""Derived stages that consume what a run delivered (never a listing of a target): WordPress sizing."""

@@ -1,0 +1,96 @@
+"""WordPress's image sizing rules, pure: which sub-sizes an upload gets and their exact dimensions.
+
+A line-by-line port of WordPress 6.x `wp_constrain_dimensions`, `image_resize_dimensions` and
+`wp_fuzzy_number_match` (wp-includes/media.php, functions.php) with no plugin filters, including PHP's
+rounding (half away from zero, after PHP's pre-rounding to 15 significant digits). The test suite
+checks it against a table that WordPress's own functions computed (tests/data/wp_dimensions.json).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+BIG_IMAGE_THRESHOLD = 2560  # WordPress's default `big_image_size_threshold`
+
+
+def php_round(value: float) -> int:
+    """PHP's round($value): pre-round to 15 significant digits, then half away from zero."""
+    if value == 0 or not math.isfinite(value):
+        return int(value) if math.isfinite(value) else 0
+    pre = Decimal(repr(value))
+    digits = 15 - (pre.adjusted() + 1)
+    pre = pre.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP) if digits > 0 else pre
+    return int(pre.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def constrain_dimensions(width: int, height: int, max_width: int = 0, max_height: int = 0) -> tuple[int, int]:
+    """wp_constrain_dimensions: fit (width, height) inside the box, keeping the aspect ratio."""
+    if not max_width and not max_height:
+        return width, height
+    width_ratio = height_ratio = 1.0
+    did_width = did_height = False
+    if max_width > 0 and width > 0 and width > max_width:
+        width_ratio = max_width / width
+        did_width = True
+    if max_height > 0 and height > 0 and height > max_height:
+        height_ratio = max_height / height
+        did_height = True
+    smaller, larger = min(width_ratio, height_ratio), max(width_ratio, height_ratio)
+    overflows = php_round(width * larger) > max_width or php_round(height * larger) > max_height
+    ratio = smaller if overflows else larger  # the larger ratio is the snug fit unless it overflows
+    w = max(1, php_round(width * ratio))
+    h = max(1, php_round(height * ratio))
+    # WordPress rounds a side that came out one pixel short of its limit up to the limit.
+    if did_width and w == max_width - 1:
+        w = max_width
+    if did_height and h == max_height - 1:
+        h = max_height
+    return w, h
+
+
+@dataclass(frozen=True, slots=True)
+class Resize:
+    """image_resize_dimensions' answer: the source rectangle and the output size."""
+
+    src_x: int
+    src_y: int
+    src_w: int
+    src_h: int
+    width: int
+    height: int
+
+
+def resize_dimensions(orig_w: int, orig_h: int, dest_w: int, dest_h: int, crop: bool) -> Resize | None:
+    """image_resize_dimensions (centre crop): None where WordPress makes no file for this size
+    (it would upscale, or the result is within 1 px of the original on both sides)."""
+    if orig_w <= 0 or orig_h <= 0 or (dest_w <= 0 and dest_h <= 0):
+        return None
+    if not dest_h:
+        if orig_w < dest_w:
+            return None
+    elif not dest_w:
+        if orig_h < dest_h:
+            return None
+    elif orig_w < dest_w and orig_h < dest_h:
+        return None
+    if crop:
+        aspect = orig_w / orig_h
+        new_w: float = min(dest_w, orig_w)
+        new_h: float = min(dest_h, orig_h)
+        if not new_w:
+            new_w = php_round(new_h * aspect)
+        if not new_h:
+            new_h = php_round(new_w / aspect)
+        size_ratio = max(new_w / orig_w, new_h / orig_h)
+        crop_w = php_round(new_w / size_ratio)
+        crop_h = php_round(new_h / size_ratio)
+        src_x = math.floor((orig_w - crop_w) / 2)
+        src_y = math.floor((orig_h - crop_h) / 2)
+    else:
+        crop_w, crop_h, src_x, src_y = orig_w, orig_h, 0, 0
+        new_w, new_h = constrain_dimensions(orig_w, orig_h, dest_w, dest_h)
+    if abs(new_w - orig_w) <= 1 and abs(new_h - orig_h) <= 1:
+        return None
+    return Resize(int(src_x), int(src_y), int(crop_w), int(crop_h), int(new_w), int(new_h))
