@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcs2s3.stages.wp_sizes import constrain_dimensions, php_round, resize_dimensions
+from gcs2s3.stages.wp_sizes import constrain_dimensions, derived_images, php_round, resize_dimensions
 
 TABLE = json.loads((Path(__file__).parent / "data" / "wp_dimensions.json").read_text())
 
@@ -50,3 +51,52 @@ def test_a_crop_is_exactly_the_size_asked_when_it_is_made(w: int, h: int, dw: in
     if got is not None:
         assert (got.width, got.height) == (min(dw, w), min(dh, h))
         assert got.src_x >= 0 and got.src_x + got.src_w <= w and got.src_y >= 0 and got.src_y + got.src_h <= h
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    width: int
+    height: int
+    crop: bool = False
+
+
+WORDPRESS_DEFAULTS = [Size("thumbnail", 150, 150, True), Size("medium", 300, 300), Size("medium_large", 768, 0),
+                      Size("large", 1024, 1024), Size("1536x1536", 1536, 1536), Size("2048x2048", 2048, 2048)]
+
+
+def files(width: int, height: int, orientation: int = 1, mime: str = "image/jpeg") -> list[tuple[str, int, int]]:
+    made = derived_images(width, height, orientation=orientation, mime=mime, sizes=WORDPRESS_DEFAULTS)
+    return [(f.suffix, f.width, f.height) for f in made]
+
+
+@pytest.mark.parametrize(("case", "width", "height", "orientation", "mime", "expected"), [
+    ("24 MP landscape JPEG", 6000, 4000, 1, "image/jpeg",
+     [("-scaled", 2560, 1707), ("-150x150", 150, 150), ("-300x200", 300, 200), ("-768x512", 768, 512),
+      ("-1024x683", 1024, 683), ("-1536x1024", 1536, 1024), ("-2048x1365", 2048, 1365)]),
+    ("PNGs are never -scaled", 6000, 4000, 1, "image/png",
+     [("-150x150", 150, 150), ("-300x200", 300, 200), ("-768x512", 768, 512), ("-1024x683", 1024, 683),
+      ("-1536x1024", 1536, 1024), ("-2048x1365", 2048, 1365)]),
+    ("EXIF-rotated (6) big photo: scaled then turned, sizes from the turned image", 4000, 3000, 6, "image/jpeg",
+     [("-scaled", 1920, 2560), ("-150x150", 150, 150), ("-225x300", 225, 300), ("-768x1024", 768, 1024),
+      ("-1152x1536", 1152, 1536), ("-1536x2048", 1536, 2048)]),
+    ("EXIF-rotated (8) small photo gets -rotated", 1000, 800, 8, "image/jpeg",
+     [("-rotated", 800, 1000), ("-150x150", 150, 150), ("-240x300", 240, 300), ("-768x960", 768, 960)]),
+    ("tiny: nothing is upscaled", 100, 80, 1, "image/jpeg", []),
+    ("exactly at the threshold: no -scaled", 2560, 1707, 1, "image/webp",
+     [("-150x150", 150, 150), ("-300x200", 300, 200), ("-768x512", 768, 512), ("-1024x683", 1024, 683),
+      ("-1536x1024", 1536, 1024), ("-2048x1366", 2048, 1366)]),
+    ("one pixel over: the -scaled copy would be within 1 px, so none", 2561, 1700, 1, "image/jpeg",
+     [("-150x150", 150, 150), ("-300x199", 300, 199), ("-768x510", 768, 510), ("-1024x680", 1024, 680),
+      ("-1536x1020", 1536, 1020), ("-2048x1359", 2048, 1359)]),  # WordPress's own table says 1359
+    ("square", 1000, 1000, 1, "image/gif", [("-150x150", 150, 150), ("-300x300", 300, 300), ("-768x768", 768, 768)]),
+])
+def test_the_files_wordpress_makes_for_an_upload(case: str, width: int, height: int, orientation: int, mime: str,
+                                                 expected: list[tuple[str, int, int]]) -> None:
+    assert files(width, height, orientation, mime) == expected, case
+
+
+def test_two_sizes_with_one_result_share_one_file() -> None:
+    made = derived_images(3000, 4000, orientation=1, mime="image/jpeg", sizes=WORDPRESS_DEFAULTS)
+    shared = [f for f in made if f.suffix == "-768x1024"]
+    assert len(shared) == 1 and shared[0].sizes == ("medium_large", "large")

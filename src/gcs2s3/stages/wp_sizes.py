@@ -1,4 +1,5 @@
-"""WordPress's image sizing rules, pure: which sub-sizes an upload gets and their exact dimensions.
+"""WordPress's image sizing rules, pure: which files an upload gets (sub-sizes, `-scaled`,
+`-rotated`) and their exact dimensions.
 
 A line-by-line port of WordPress 6.x `wp_constrain_dimensions`, `image_resize_dimensions` and
 `wp_fuzzy_number_match` (wp-includes/media.php, functions.php) with no plugin filters, including PHP's
@@ -9,8 +10,10 @@ checks it against a table that WordPress's own functions computed (tests/data/wp
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 BIG_IMAGE_THRESHOLD = 2560  # WordPress's default `big_image_size_threshold`
 
@@ -94,3 +97,59 @@ def resize_dimensions(orig_w: int, orig_h: int, dest_w: int, dest_h: int, crop: 
     if abs(new_w - orig_w) <= 1 and abs(new_h - orig_h) <= 1:
         return None
     return Resize(int(src_x), int(src_y), int(crop_w), int(crop_h), int(new_w), int(new_h))
+
+
+class SizeSpec(Protocol):
+    """A registered image size, as `thumbnail_sizes` lists them (WordPress's add_image_size)."""
+
+    name: str
+    width: int
+    height: int
+    crop: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedImage:
+    """One file WordPress makes for an upload, beside the original."""
+
+    suffix: str  # what follows the stem: "-150x150", "-scaled" or "-rotated"
+    width: int  # of the file, after EXIF orientation is applied
+    height: int
+    resize: Resize | None  # the crop/resize applied to the oriented original; None: full frame
+    sizes: tuple[str, ...]  # the registered sizes this file serves (two sizes may share one file)
+
+
+ROTATED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+
+
+def derived_images(
+    width: int, height: int, *, orientation: int, mime: str, sizes: Sequence[SizeSpec]
+) -> list[DerivedImage]:
+    """Every file WordPress 6.x (wp_create_image_subsizes) makes for an upload of this image, in the
+    order it makes them: the big-image `-scaled` copy (not for PNG) or else the `-rotated` copy when the
+    EXIF orientation is not 1, then one file per distinct sub-size, sized from the oriented original.
+    `width`/`height` are as stored, before the EXIF orientation is applied."""
+    turned = orientation in ROTATED_ORIENTATIONS
+    oriented_w, oriented_h = (height, width) if turned else (width, height)
+    files: list[DerivedImage] = []
+    over = width > BIG_IMAGE_THRESHOLD or height > BIG_IMAGE_THRESHOLD
+    if mime != "image/png" and over:
+        scaled = resize_dimensions(width, height, BIG_IMAGE_THRESHOLD, BIG_IMAGE_THRESHOLD, False)
+        if scaled is not None:  # WordPress resizes first, then applies the orientation
+            w, h = (scaled.height, scaled.width) if turned else (scaled.width, scaled.height)
+            files.append(DerivedImage("-scaled", w, h, None, ()))
+    elif orientation not in (0, 1):
+        files.append(DerivedImage("-rotated", oriented_w, oriented_h, None, ()))
+    by_suffix: dict[str, DerivedImage] = {}
+    for size in sizes:
+        resize = resize_dimensions(oriented_w, oriented_h, size.width, size.height, size.crop)
+        if resize is None:
+            continue
+        suffix = f"-{resize.width}x{resize.height}"
+        known = by_suffix.get(suffix)
+        if known is None:
+            by_suffix[suffix] = DerivedImage(suffix, resize.width, resize.height, resize, (size.name,))
+        else:  # same file name: WordPress writes it once and points both sizes at it
+            by_suffix[suffix] = DerivedImage(suffix, known.width, known.height, known.resize,
+                                             (*known.sizes, size.name))
+    return files + list(by_suffix.values())
