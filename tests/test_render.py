@@ -1,0 +1,91 @@
+"""Drawing WordPress's files with libvips: real images made here, decoded back and measured."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+pyvips = pytest.importorskip("pyvips")
+
+from gcs2s3.stages.render import ImageError, NotSized, read_header, render  # noqa: E402
+from gcs2s3.stages.wp_sizes import derived_images  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    width: int
+    height: int
+    crop: bool = False
+
+
+SIZES = [Size("thumbnail", 150, 150, True), Size("medium", 300, 300), Size("medium_large", 768, 0),
+         Size("large", 1024, 1024)]
+LIMIT = 100_000_000
+
+
+def photo(width: int, height: int) -> pyvips.Image:
+    """A colour gradient with a mark in the top-left corner (to see where the image went)."""
+    x, y = pyvips.Image.xyz(width, height).bandsplit()
+    image = (x * 255 / width).bandjoin([y * 255 / height, (x + y) * 127 / (width + height)]).cast("uchar")
+    return image.draw_rect([255, 0, 0], 0, 0, max(1, width // 10), max(1, height // 10), fill=True)
+
+
+def encoded(image: pyvips.Image, suffix: str, **options: object) -> bytes:
+    return bytes(image.write_to_buffer(suffix, **options))
+
+
+def sizes_of(files: list) -> list[tuple[str, int, int]]:
+    out = []
+    for f in files:
+        decoded = pyvips.Image.new_from_buffer(f.data, "")
+        out.append((f.suffix, decoded.width, decoded.height))
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".gif"])
+def test_each_sized_type_gets_every_wordpress_file_at_its_exact_size(suffix: str) -> None:
+    data = encoded(photo(1200, 900), suffix)
+    files = render(data, SIZES, LIMIT)
+    expected = [(d.suffix, d.width, d.height) for d in derived_images(1200, 900, orientation=1,
+                mime=read_header(data).mime, sizes=SIZES)]
+    assert sizes_of(files) == expected
+    assert [f.suffix for f in files] == ["-150x150", "-300x225", "-768x576", "-1024x768"]
+    loader = pyvips.Image.new_from_buffer(files[0].data, "").get("vips-loader")
+    assert loader.startswith({".jpg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif"}[suffix])
+
+
+def test_exif_orientation_is_applied_and_metadata_dropped_but_the_colour_profile_kept() -> None:
+    image = photo(1200, 900).copy()
+    image.set_type(pyvips.GValue.gint_type, "orientation", 6)  # stored landscape, shown portrait
+    data = encoded(image, ".jpg", keep=255, profile="srgb")  # keep all: EXIF (with orientation) and ICC
+    source = pyvips.Image.new_from_buffer(data, "")
+    assert "exif-data" in source.get_fields() and "icc-profile-data" in source.get_fields()
+    files = render(data, SIZES, LIMIT)
+    assert sizes_of(files)[:3] == [("-rotated", 900, 1200), ("-150x150", 150, 150), ("-225x300", 225, 300)]
+    for f in files:
+        fields = pyvips.Image.new_from_buffer(f.data, "").get_fields()
+        assert "exif-data" not in fields and "xmp-data" not in fields and "iptc-data" not in fields, f.suffix
+        assert "icc-profile-data" in fields, f.suffix
+    # the red mark was top-left as stored; turned 90° clockwise for display it is top-right
+    turned = pyvips.Image.new_from_buffer(files[0].data, "")
+    assert turned(turned.width - 3, 2)[0] > 200 and turned(2, 2)[0] < 200
+
+
+def test_small_images_get_nothing_and_big_ones_get_scaled() -> None:
+    assert render(encoded(photo(100, 80), ".jpg"), SIZES, LIMIT) == []
+    big = render(encoded(photo(3000, 2000), ".jpg", Q=60), SIZES, LIMIT)
+    assert sizes_of(big)[0] == ("-scaled", 2560, 1707)
+
+
+def test_corrupt_truncated_and_over_limit_images_are_refused_with_a_reason() -> None:
+    data = encoded(photo(800, 600), ".jpg")
+    with pytest.raises(ImageError, match="corrupt or truncated"):
+        render(data[: len(data) // 2], SIZES, LIMIT)
+    with pytest.raises(ImageError, match="over the limit"):
+        render(data, SIZES, 400 * 300)
+    with pytest.raises(NotSized):
+        render(b"this is a text file, not an image", SIZES, LIMIT)
+    with pytest.raises(NotSized, match="tiff"):
+        render(encoded(photo(400, 300), ".tif"), SIZES, LIMIT)
