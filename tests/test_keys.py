@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcs2s3.keys import KeyRules, archive_name, dest_name, find_collisions, refusal_reason, relative_name
+from gcs2s3.keys import (
+    KeyRules,
+    archive_name,
+    dest_name,
+    find_collisions,
+    find_thumbnail_claims,
+    refusal_reason,
+    relative_name,
+    thumbnail_key,
+)
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC))
@@ -73,3 +83,28 @@ def test_refusals() -> None:
     # the archive key is longer than the destination key: it is checked too
     edge = "a" * 1020
     assert "archive key" in (refusal_reason(edge, edge, "archive/" + edge + ".20260101T000000Z") or "")
+
+
+@pytest.mark.parametrize(("dest", "suffix", "expected"), [
+    ("uploads/a.jpg", "-150x150", "uploads/a-150x150.jpg"),
+    ("uploads/Photo.JPG", "-300x200", "uploads/Photo-300x200.jpg"),  # WordPress lower-cases the extension
+    ("x/my.photo.jpeg", "-scaled", "x/my.photo-scaled.jpeg"),
+    ("flat_name.webp", "-rotated", "flat_name-rotated.webp"),
+])
+def test_thumbnail_keys_are_named_as_wordpress_names_them(dest: str, suffix: str, expected: str) -> None:
+    assert thumbnail_key(dest, suffix) == expected
+
+
+def test_a_source_name_equal_to_another_images_thumbnail_is_claimed() -> None:
+    keys = ["m/a.jpg", "m/a-150x150.jpg", "m/B.PNG", "m/B-scaled.png", "m/c-150x150.jpg", "n/a-150x150.jpg",
+            "m/report-2024x1080.csv", "m/report.csv"]
+    assert find_thumbnail_claims(keys) == {"m/a-150x150.jpg": "m/a.jpg", "m/B-scaled.png": "m/B.PNG"}
+
+
+@given(st.text(st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)), min_size=1, max_size=30),
+       st.sampled_from(["jpg", "JPEG", "png", "webp", "gif"]), st.integers(1, 9999), st.integers(1, 9999))
+def test_every_thumbnail_name_of_an_image_is_claimed(name: str, ext: str, w: int, h: int) -> None:
+    image = f"folder/{name}.{ext}"
+    for suffix in (f"-{w}x{h}", "-scaled", "-rotated"):
+        derived = thumbnail_key(image, suffix)
+        assert find_thumbnail_claims([image, derived]) == {derived: image}

@@ -89,3 +89,32 @@ def test_corrupt_truncated_and_over_limit_images_are_refused_with_a_reason() -> 
         render(b"this is a text file, not an image", SIZES, LIMIT)
     with pytest.raises(NotSized, match="tiff"):
         render(encoded(photo(400, 300), ".tif"), SIZES, LIMIT)
+
+
+def with_gps(jpeg: bytes) -> bytes:
+    """The JPEG with an EXIF segment holding GPS coordinates (52°30'N), built by hand."""
+    import struct
+
+    def entry(tag: int, kind: int, count: int, value: bytes) -> bytes:
+        return struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0")
+
+    ifd0 = struct.pack("<H", 1) + entry(0x8825, 4, 1, struct.pack("<I", 26)) + struct.pack("<I", 0)
+    gps = (struct.pack("<H", 2) + entry(0x0001, 2, 2, b"N\0") + entry(0x0002, 5, 3, struct.pack("<I", 56))
+           + struct.pack("<I", 0))
+    rationals = struct.pack("<6I", 52, 1, 30, 1, 0, 1)
+    tiff = b"II*\0" + struct.pack("<I", 8) + ifd0 + gps + rationals
+    payload = b"Exif\0\0" + tiff
+    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    return jpeg[:2] + segment + jpeg[2:]
+
+
+def test_gps_tags_never_reach_a_thumbnail() -> None:
+    data = with_gps(encoded(photo(1200, 900), ".jpg", keep=0))
+    source = pyvips.Image.new_from_buffer(data, "")
+    assert any(field.startswith("exif-ifd3-GPS") for field in source.get_fields())  # the input has GPS
+    files = render(data, SIZES, LIMIT)
+    assert files
+    for f in files:
+        fields = pyvips.Image.new_from_buffer(f.data, "").get_fields()
+        assert not any("GPS" in field for field in fields) and "exif-data" not in fields, f.suffix
+        assert b"Exif" not in f.data[:4096]

@@ -1,5 +1,6 @@
-"""Pure name rules: source name -> destination key, destination key -> archive key, and the checks
-that refuse a name (too long, reserved) or a pair of names (collision) before anything is written.
+"""Pure name rules: source name -> destination key, destination key -> archive key, destination key
+-> WordPress's derived file keys, and the checks that refuse a name (too long, reserved) or a pair of
+names (collision, or one name being another image's thumbnail) before anything is written.
 
 Only the part of a name below `path` is ever transformed, segment by segment; the configured prefixes
 are prepended untouched.
@@ -8,6 +9,7 @@ are prepended untouched.
 from __future__ import annotations
 
 import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -90,3 +92,52 @@ class KeyRules:
     def is_bookkeeping(self, target_key: str) -> bool:
         """A key under the primary prefix that is gcs2s3's own state, never content."""
         return has_reserved_segment(target_key[len(self.s3_prefix) :])
+
+
+# --- WordPress's derived files (thumbnails) beside a delivered image --------------------------------
+
+SIZED_EXTENSIONS = frozenset({"jpg", "jpeg", "jpe", "png", "webp", "gif"})
+_DERIVED = re.compile(r"^(?P<name>.*)-(?:\d+x\d+|scaled|rotated)\.(?P<ext>[^.]*)$", re.DOTALL)
+
+
+def _split_extension(basename: str) -> tuple[str, str]:
+    """PHP's pathinfo: the extension is what follows the last '.', the name what precedes it."""
+    name, dot, ext = basename.rpartition(".")
+    return (name, ext) if dot else (basename, "")
+
+
+def thumbnail_key(dest_key: str, suffix: str) -> str:
+    """The key WordPress gives a derived file (`suffix` = "-150x150", "-scaled", ...) of `dest_key`:
+    `<name><suffix>.<extension in lower case>` in the same folder (WP_Image_Editor::generate_filename)."""
+    folder, slash, basename = dest_key.rpartition("/")
+    name, ext = _split_extension(basename)
+    return f"{folder}{slash}{name}{suffix}.{ext.lower()}"
+
+
+def is_sized_image(dest_key: str) -> bool:
+    return _split_extension(dest_key.rpartition("/")[2])[1].lower() in SIZED_EXTENSIONS
+
+
+def find_thumbnail_claims(dest_keys: Iterable[str]) -> dict[str, str]:
+    """Keys that look like a derived file of another image among `dest_keys` ({key: that image's key}).
+
+    `a-150x150.jpg` beside `a.jpg` (or `a.JPG`) is claimed whatever a.jpg's size turns out to be: the
+    size is only known once the image is read, and a name that one run's thumbnail could overwrite is
+    refused, never risked.
+    """
+    keys = list(dest_keys)
+    images: dict[tuple[str, str, str], str] = {}
+    for key in keys:
+        if is_sized_image(key):
+            folder, _, basename = key.rpartition("/")
+            name, ext = _split_extension(basename)
+            images.setdefault((folder, name, ext.lower()), key)
+    claims: dict[str, str] = {}
+    for key in keys:
+        folder, _, basename = key.rpartition("/")
+        match = _DERIVED.match(basename)
+        if match:
+            owner = images.get((folder, match["name"], match["ext"]))
+            if owner is not None and owner != key:
+                claims[key] = owner
+    return claims
