@@ -101,3 +101,19 @@ def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip()
+
+
+@dataclass(frozen=True)
+class Size:
+    """A registered image size, as `thumbnail_sizes` lists them."""
+
+    name: str
+    width: int
+    height: int
+    crop: bool = False
+
+
+WORDPRESS_DEFAULT_SIZES = [
+    Size("thumbnail", 150, 150, True), Size("medium", 300, 300), Size("medium_large", 768, 0),
+    Size("large", 1024, 1024), Size("1536x1536", 1536, 1536), Size("2048x2048", 2048, 2048),
+]

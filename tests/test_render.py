@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from conftest import WORDPRESS_DEFAULT_SIZES
 
 pyvips = pytest.importorskip("pyvips")
 
 from gcs2s3.stages.render import ImageError, NotSized, read_header, render  # noqa: E402
 from gcs2s3.stages.wp_sizes import derived_images  # noqa: E402
 
-
-@dataclass(frozen=True)
-class Size:
-    name: str
-    width: int
-    height: int
-    crop: bool = False
-
-
-SIZES = [Size("thumbnail", 150, 150, True), Size("medium", 300, 300), Size("medium_large", 768, 0),
-         Size("large", 1024, 1024)]
+SIZES = WORDPRESS_DEFAULT_SIZES[:4]  # the four that a 1200 px test image can have
 LIMIT = 100_000_000
 
 

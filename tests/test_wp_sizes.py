@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import WORDPRESS_DEFAULT_SIZES
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -53,20 +53,8 @@ def test_a_crop_is_exactly_the_size_asked_when_it_is_made(w: int, h: int, dw: in
         assert got.src_x >= 0 and got.src_x + got.src_w <= w and got.src_y >= 0 and got.src_y + got.src_h <= h
 
 
-@dataclass(frozen=True)
-class Size:
-    name: str
-    width: int
-    height: int
-    crop: bool = False
-
-
-WORDPRESS_DEFAULTS = [Size("thumbnail", 150, 150, True), Size("medium", 300, 300), Size("medium_large", 768, 0),
-                      Size("large", 1024, 1024), Size("1536x1536", 1536, 1536), Size("2048x2048", 2048, 2048)]
-
-
 def files(width: int, height: int, orientation: int = 1, mime: str = "image/jpeg") -> list[tuple[str, int, int]]:
-    made = derived_images(width, height, orientation=orientation, mime=mime, sizes=WORDPRESS_DEFAULTS)
+    made = derived_images(width, height, orientation=orientation, mime=mime, sizes=WORDPRESS_DEFAULT_SIZES)
     return [(f.suffix, f.width, f.height) for f in made]
 
 
@@ -97,6 +85,6 @@ def test_the_files_wordpress_makes_for_an_upload(case: str, width: int, height: 
 
 
 def test_two_sizes_with_one_result_share_one_file() -> None:
-    made = derived_images(3000, 4000, orientation=1, mime="image/jpeg", sizes=WORDPRESS_DEFAULTS)
+    made = derived_images(3000, 4000, orientation=1, mime="image/jpeg", sizes=WORDPRESS_DEFAULT_SIZES)
     shared = [f for f in made if f.suffix == "-768x1024"]
     assert len(shared) == 1 and shared[0].sizes == ("medium_large", "large")
