@@ -70,9 +70,6 @@ class Executor:
         todo = list(actions)
         with self.part_pool, ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool:
             for index, action in enumerate(todo):
-                if self.stop.requested:
-                    self.not_started = len(todo) - index
-                    break
                 # Back-pressure: queue at most two actions per worker.
                 while len(pending) >= 2 * self.settings.workers and not self.stop.requested:
                     done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)

@@ -33,9 +33,14 @@ class CollisionError(ConfigError):
 
 def source_metadata(source: SourceObject) -> dict[str, str]:
     """User metadata stored with every object we write: the source version's identity."""
-    meta = {META_CRC32C: source.crc32c, META_GENERATION: str(source.generation)}
-    if source.md5:
-        meta[META_MD5] = source.md5
+    return identity_metadata(source.crc32c, source.generation, source.md5)
+
+
+def identity_metadata(crc32c: str, generation: int, md5: str | None) -> dict[str, str]:
+    """The `source-*` user metadata for a version with these hashes (md5 absent for composites)."""
+    meta = {META_CRC32C: crc32c, META_GENERATION: str(generation)}
+    if md5:
+        meta[META_MD5] = md5
     return meta
 
 

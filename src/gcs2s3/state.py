@@ -21,7 +21,7 @@ from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.hashes import BodyHasher
 from gcs2s3.keys import RESERVED_SEGMENT
 from gcs2s3.models import SourceObject, TargetObject
-from gcs2s3.plan import META_CRC32C, META_GENERATION, META_MD5
+from gcs2s3.plan import identity_metadata
 from gcs2s3.stores.base import TargetStore
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,7 @@ class StateCache:
         entry = self.entries.get(listed.key)
         if entry is None or entry.etag != listed.etag or entry.size != listed.size:
             return None
-        metadata = {META_CRC32C: entry.crc32c, META_GENERATION: str(entry.generation)}
-        if entry.md5:
-            metadata[META_MD5] = entry.md5
+        metadata = identity_metadata(entry.crc32c, entry.generation, entry.md5)
         return TargetObject(listed.key, listed.size, listed.etag, metadata=metadata)
 
     def record(self, key: str, etag: str, source: SourceObject) -> None:

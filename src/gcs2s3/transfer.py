@@ -77,10 +77,12 @@ def stream_version(
 
     upload_id = target.create_multipart(bucket, key, metadata)
     uploads: list[Future[Part]] = []
+    failures: list[BaseException] = []  # filled as uploads fail, so reading stops at the next part
     with _aborting_on_failure(target, bucket, key, upload_id, uploads):
         hasher = BodyHasher()
         for number, start, end in part_ranges(source.size, how.part_size):
-            _raise_first_failure(uploads)
+            if failures:
+                raise failures[0]
             how.stop.check()
             taken = how.budget.acquire(end - start)
             try:
@@ -97,6 +99,7 @@ def stream_version(
             future = how.uploaders.submit(upload)
             # Given back when the part is uploaded, failed or cancelled before it started.
             future.add_done_callback(lambda _, taken=taken: how.budget.release(taken))
+            future.add_done_callback(lambda done: failures.extend(_failure(done)))
             uploads.append(future)
             del chunk, upload
         parts = _results(uploads)
@@ -146,22 +149,19 @@ def _aborting_on_failure(
         raise
 
 
-def _raise_first_failure(futures: list[Future[Part]]) -> None:
-    """Stop reading more parts as soon as one upload has failed."""
-    for future in futures:
-        if future.done() and future.exception() is not None:
-            _results(futures)
+def _failure(future: Future[Part]) -> list[BaseException]:
+    exc = None if future.cancelled() else future.exception()
+    return [exc] if exc is not None else []
 
 
 def _results(futures: list[Future[Part]]) -> list[Part]:
-    """All parts in order; on the first failure, cancel what has not started, wait for the rest, raise."""
-    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-    failed = next((f for f in futures if f in done and f.exception() is not None), None)
-    if failed is not None:
-        for future in pending:
-            future.cancel()
-        wait(pending)
-        raise failed.exception()  # type: ignore[misc]
+    """All parts in order; raises the first failure as soon as it happens (the enclosing
+    `_aborting_on_failure` then settles the other parts and aborts the upload)."""
+    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+    for future in futures:
+        if future in done:
+            for exc in _failure(future):
+                raise exc
     return [future.result() for future in futures]
 
 
