@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install system demo test lint bench bench-sync bench-thumbnails clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python >= 3.11 (python3.11 or newer on PATH)"; exit 2; }
@@ -16,17 +16,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian packages for the WordPress peer (apt-get, as root; see the script).
+system:
+	bash scripts/install_system_packages.sh
+
 demo: $(STAMP)
 	$(BIN)/gcs2s3 demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
-test: $(STAMP) lint
+test: $(STAMP) lint system
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: bench-sync bench-thumbnails
+
+bench-sync: $(STAMP)
+	bash scripts/install_system_packages.sh --bench
 	$(BIN)/python bench/vs_rclone.py
+
+bench-thumbnails: $(STAMP)
+	bash scripts/install_system_packages.sh --bench
+	$(BIN)/python bench/thumbnails.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -117,3 +117,17 @@ WORDPRESS_DEFAULT_SIZES = [
     Size("thumbnail", 150, 150, True), Size("medium", 300, 300), Size("medium_large", 768, 0),
     Size("large", 1024, 1024), Size("1536x1536", 1536, 1536), Size("2048x2048", 2048, 2048),
 ]
+
+
+def gradient(width: int, height: int):  # type: ignore[no-untyped-def]
+    """A colour gradient (a pyvips image) with a red mark in the top-left corner, to see where it went."""
+    import pyvips
+
+    x, y = pyvips.Image.xyz(width, height).bandsplit()
+    image = (x * 255 / width).bandjoin([y * 255 / height, (x + y) * 127 / (width + height)]).cast("uchar")
+    return image.draw_rect([255, 0, 0], 0, 0, max(1, width // 10), max(1, height // 10), fill=True)
+
+
+def photo(width: int, height: int, suffix: str = ".jpg", **options: object) -> bytes:
+    """`gradient` encoded as `suffix` (".jpg", ".png", ...)."""
+    return bytes(gradient(width, height).write_to_buffer(suffix, **options))

@@ -86,11 +86,23 @@ def test_no_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("thumbnail_sizes = big:large", "not name:WIDTHxHEIGHT"),
         ("gcs_bucket = Not_A_Bucket!", "not a valid bucket name"),
         ("workers = 0", "workers"),
-        ("thumbnails = true", "not available in this version"),
+        ("thumbnail_sizes = a:100x100, a:200x0", "the name 'a' is given twice"),
+        ("thumbnail_sizes = huge:0x0", "unbounded on both sides"),
+        ("thumbnail_max_pixels = 0", "thumbnail_max_pixels"),
     ],
 )
 def test_bad_settings(tmp_path: Path, extra: str, expected: str) -> None:
     assert expected in error(write(tmp_path, extra))
+
+
+def test_thumbnail_sizes_default_to_wordpress_and_workers_to_cores(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "thumbnails = true\nthumbnail_sizes ="), "Stage")
+    assert [(s.name, s.width, s.height, s.crop) for s in settings.sizes] == [
+        ("thumbnail", 150, 150, True), ("medium", 300, 300, False), ("medium_large", 768, 0, False),
+        ("large", 1024, 1024, False), ("1536x1536", 1536, 1536, False), ("2048x2048", 2048, 2048, False)]
+    assert settings.thumbnail_processes >= 1 and settings.thumbnail_max_pixels == 100_000_000
+    own = load_settings(write(tmp_path, "thumbnail_sizes = square:64x64:crop\nthumbnail_workers = 3"), "Stage")
+    assert [s.name for s in own.sizes] == ["square"] and own.thumbnail_processes == 3
 
 
 def test_overlap_both_ways_and_siblings_allowed(tmp_path: Path) -> None:

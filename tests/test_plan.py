@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gcs2s3.keys import KeyRules
 from gcs2s3.models import Kind, SourceObject, TargetObject
-from gcs2s3.plan import CollisionError, build_plan, resolve, source_metadata
+from gcs2s3.plan import CollisionError, ThumbnailCollisionError, build_plan, resolve, source_metadata
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5 = "0" * 31 + "1"
@@ -85,3 +85,19 @@ def test_merge_join_matches_a_dictionary_lookup(names: list[str], data: st.DataO
         expected = Kind.UNCHANGED if action.dest_key in present else Kind.NEW
         assert action.kind is expected
     assert plan.target_only == len([n for n in extra if ".gcs2s3" not in n.split("/")])
+
+
+def test_with_thumbnails_a_thumbnail_name_is_refused_and_derived_files_are_found() -> None:
+    with pytest.raises(ThumbnailCollisionError) as caught:
+        build_plan(RULES, [src("in/x/a.jpg"), src("in/x_a-150x150.jpg")], [], thumbnails=True)
+    assert caught.value.claims == {"out/x_a-150x150.jpg": ("in/x_a-150x150.jpg", "in/x/a.jpg")}
+    assert "thumbnail name of 'in/x/a.jpg'" in str(caught.value)
+    assert len(build_plan(RULES, [src("in/x/a.jpg"), src("in/x_a-150x150.jpg")], []).actions) == 2  # off: fine
+
+    targets = [TargetObject(k, 3, MD5) for k in (
+        "out/p.jpg", "out/p-150x150.jpg", "out/p-300x200.jpg", "out/p-scaled.jpg", "out/p-2.jpg",
+        "out/q-150x150.jpg", "out/doc-150x150.pdf")]
+    plan = build_plan(RULES, [src("in/p.jpg"), src("in/doc.pdf")], targets, thumbnails=True)
+    derived = {a.dest_key: a.derived for a in plan.actions}
+    assert derived == {"out/p.jpg": ("out/p-150x150.jpg", "out/p-300x200.jpg", "out/p-scaled.jpg"), "out/doc.pdf": ()}
+    assert plan.derived_in_target == 3 and plan.target_only == 3  # p-2.jpg, q-150x150.jpg, doc-150x150.pdf

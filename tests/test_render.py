@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import WORDPRESS_DEFAULT_SIZES
+from conftest import WORDPRESS_DEFAULT_SIZES, gradient, photo
 
 pyvips = pytest.importorskip("pyvips")
 
@@ -12,13 +12,6 @@ from gcs2s3.stages.wp_sizes import derived_images  # noqa: E402
 
 SIZES = WORDPRESS_DEFAULT_SIZES[:4]  # the four that a 1200 px test image can have
 LIMIT = 100_000_000
-
-
-def photo(width: int, height: int) -> pyvips.Image:
-    """A colour gradient with a mark in the top-left corner (to see where the image went)."""
-    x, y = pyvips.Image.xyz(width, height).bandsplit()
-    image = (x * 255 / width).bandjoin([y * 255 / height, (x + y) * 127 / (width + height)]).cast("uchar")
-    return image.draw_rect([255, 0, 0], 0, 0, max(1, width // 10), max(1, height // 10), fill=True)
 
 
 def encoded(image: pyvips.Image, suffix: str, **options: object) -> bytes:
@@ -35,7 +28,7 @@ def sizes_of(files: list) -> list[tuple[str, int, int]]:
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".gif"])
 def test_each_sized_type_gets_every_wordpress_file_at_its_exact_size(suffix: str) -> None:
-    data = encoded(photo(1200, 900), suffix)
+    data = photo(1200, 900, suffix)
     files = render(data, SIZES, LIMIT)
     expected = [(d.suffix, d.width, d.height) for d in derived_images(1200, 900, orientation=1,
                 mime=read_header(data).mime, sizes=SIZES)]
@@ -46,9 +39,9 @@ def test_each_sized_type_gets_every_wordpress_file_at_its_exact_size(suffix: str
 
 
 def test_exif_orientation_is_applied_and_metadata_dropped_but_the_colour_profile_kept() -> None:
-    image = photo(1200, 900).copy()
+    image = gradient(1200, 900).copy()
     image.set_type(pyvips.GValue.gint_type, "orientation", 6)  # stored landscape, shown portrait
-    data = encoded(image, ".jpg", keep=255, profile="srgb")  # keep all: EXIF (with orientation) and ICC
+    data = encoded(image, ".jpg", keep=31, profile="srgb")  # keep all: EXIF (with orientation) and ICC
     source = pyvips.Image.new_from_buffer(data, "")
     assert "exif-data" in source.get_fields() and "icc-profile-data" in source.get_fields()
     files = render(data, SIZES, LIMIT)
@@ -63,13 +56,13 @@ def test_exif_orientation_is_applied_and_metadata_dropped_but_the_colour_profile
 
 
 def test_small_images_get_nothing_and_big_ones_get_scaled() -> None:
-    assert render(encoded(photo(100, 80), ".jpg"), SIZES, LIMIT) == []
-    big = render(encoded(photo(3000, 2000), ".jpg", Q=60), SIZES, LIMIT)
+    assert render(photo(100, 80, ".jpg"), SIZES, LIMIT) == []
+    big = render(photo(3000, 2000, ".jpg", Q=60), SIZES, LIMIT)
     assert sizes_of(big)[0] == ("-scaled", 2560, 1707)
 
 
 def test_corrupt_truncated_and_over_limit_images_are_refused_with_a_reason() -> None:
-    data = encoded(photo(800, 600), ".jpg")
+    data = photo(800, 600, ".jpg")
     with pytest.raises(ImageError, match="corrupt or truncated"):
         render(data[: len(data) // 2], SIZES, LIMIT)
     with pytest.raises(ImageError, match="over the limit"):
@@ -77,7 +70,7 @@ def test_corrupt_truncated_and_over_limit_images_are_refused_with_a_reason() -> 
     with pytest.raises(NotSized):
         render(b"this is a text file, not an image", SIZES, LIMIT)
     with pytest.raises(NotSized, match="tiff"):
-        render(encoded(photo(400, 300), ".tif"), SIZES, LIMIT)
+        render(photo(400, 300, ".tif"), SIZES, LIMIT)
 
 
 def with_gps(jpeg: bytes) -> bytes:
@@ -98,7 +91,7 @@ def with_gps(jpeg: bytes) -> bytes:
 
 
 def test_gps_tags_never_reach_a_thumbnail() -> None:
-    data = with_gps(encoded(photo(1200, 900), ".jpg", keep=0))
+    data = with_gps(photo(1200, 900, ".jpg", keep=0))
     source = pyvips.Image.new_from_buffer(data, "")
     assert any(field.startswith("exif-ifd3-GPS") for field in source.get_fields())  # the input has GPS
     files = render(data, SIZES, LIMIT)
@@ -107,3 +100,12 @@ def test_gps_tags_never_reach_a_thumbnail() -> None:
         fields = pyvips.Image.new_from_buffer(f.data, "").get_fields()
         assert not any("GPS" in field for field in fields) and "exif-data" not in fields, f.suffix
         assert b"Exif" not in f.data[:4096]
+
+
+def test_only_a_jpegs_orientation_is_applied_as_in_wordpress() -> None:
+    """WordPress reads the orientation with exif_read_data, from JPEGs only: a WebP's is left alone."""
+    image = gradient(1200, 900).copy()
+    image.set_type(pyvips.GValue.gint_type, "orientation", 6)
+    data = encoded(image, ".webp", keep=31)
+    assert read_header(data).orientation == 1
+    assert [f.suffix for f in render(data, SIZES, LIMIT)][:2] == ["-150x150", "-300x225"]

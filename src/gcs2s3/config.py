@@ -55,14 +55,25 @@ class ThumbnailSize(BaseModel):
     crop: bool
 
 
+# WordPress 6.x's registered sizes, used when `thumbnail_sizes` is blank.
+WORDPRESS_SIZES = (
+    "thumbnail:150x150:crop, medium:300x300, medium_large:768x0, large:1024x1024, "
+    "1536x1536:1536x1536, 2048x2048:2048x2048"
+)
+
+
 def parse_thumbnail_sizes(text: str) -> tuple[ThumbnailSize, ...]:
     """`name:WIDTHxHEIGHT[:crop], ...` -> sizes; 0 means unbounded on that side."""
-    sizes = []
+    sizes: list[ThumbnailSize] = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         match = _SIZE.match(item)
         if not match:
-            raise ValueError(f"{item!r} is not name:WIDTHxHEIGHT[:crop]")
+            raise ValueError(f"thumbnail_sizes: {item!r} is not name:WIDTHxHEIGHT[:crop]")
         name, width, height, crop = match.groups()
+        if not int(width) and not int(height):
+            raise ValueError(f"thumbnail_sizes: {item!r} is unbounded on both sides; give a width or a height")
+        if any(size.name == name for size in sizes):
+            raise ValueError(f"thumbnail_sizes: the name {name!r} is given twice")
         sizes.append(ThumbnailSize(name=name, width=int(width), height=int(height), crop=bool(crop)))
     return tuple(sizes)
 
@@ -97,6 +108,10 @@ class Settings(BaseModel):
     multipart_threshold_mb: int = Field(default=8, ge=1, le=5120)
     # Archive -> primary copies above this use UploadPartCopy (CopyObject stops at 5 GiB).
     multipart_copy_threshold_mb: int = Field(default=5120, ge=1, le=5120)
+    # Thumbnails: an image with more pixels than this (read from its header) is not decoded; the
+    # processes that draw them (0 = one per core).
+    thumbnail_max_pixels: int = Field(default=100_000_000, ge=1, le=2_000_000_000)
+    thumbnail_workers: int = Field(default=0, ge=0, le=64)
 
     @property
     def flatten(self) -> bool:
@@ -122,6 +137,15 @@ class Settings(BaseModel):
     def multipart_copy_threshold(self) -> int:
         return self.multipart_copy_threshold_mb * 1024 * 1024
 
+    @property
+    def sizes(self) -> tuple[ThumbnailSize, ...]:
+        """The thumbnail sizes to make: `thumbnail_sizes`, or WordPress's defaults when blank."""
+        return parse_thumbnail_sizes(self.thumbnail_sizes or WORDPRESS_SIZES)
+
+    @property
+    def thumbnail_processes(self) -> int:
+        return self.thumbnail_workers or os.cpu_count() or 1
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         for name in ("gcs_bucket", "s3_bucket", "archive_bucket"):
@@ -143,8 +167,6 @@ class Settings(BaseModel):
                 "such as s3_prefix = media/ and archive_prefix = archive/"
             )
         parse_thumbnail_sizes(self.thumbnail_sizes)
-        if self.thumbnails:
-            raise ValueError("thumbnails = true: thumbnail generation is not available in this version yet")
         if self.wordpress_url:
             raise ValueError("wordpress_url is set: posting to WordPress is not available in this version yet")
         return self

@@ -9,9 +9,13 @@ data within one ByteBudget of `max_buffer_mb`. Progress goes to a callback; this
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import BinaryIO
 
 from gcs2s3.budget import ByteBudget
 from gcs2s3.config import Settings
@@ -22,8 +26,10 @@ from gcs2s3.errors import (
     TransientError,
     VerificationError,
 )
-from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, WriteResult
+from gcs2s3.keys import UNSIZED_IMAGE_EXTENSIONS, extension, is_sized_image
+from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, ThumbnailOutcome, WriteResult
 from gcs2s3.plan import source_metadata
+from gcs2s3.stages.thumbnails import Thumbnailer
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 from gcs2s3.transfer import Streaming, copy_in_parts, stream_version
@@ -58,9 +64,9 @@ class Executor:
         self.part_pool = ThreadPoolExecutor(
             max_workers=max(4, settings.max_buffer // settings.part_size + 2), thread_name_prefix="gcs2s3-part"
         )
-        self.streaming = Streaming(
-            settings.part_size, settings.multipart_threshold, ByteBudget(settings.max_buffer), self.part_pool, self.stop
-        )
+        budget = ByteBudget(settings.max_buffer)
+        self.streaming = Streaming(settings.part_size, settings.multipart_threshold, budget, self.part_pool, self.stop)
+        self.thumbnailer = Thumbnailer(settings, target, budget) if settings.thumbnails else None
 
     def run(self, actions: Iterable[Action]) -> list[Outcome]:
         """Deliver every action, `workers` at a time; never raises for one object's failure. Once a stop
@@ -68,7 +74,11 @@ class Executor:
         outcomes: list[Outcome] = []
         pending: set[Future[Outcome]] = set()
         todo = list(actions)
-        with self.part_pool, ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool:
+        with (
+            self.part_pool,
+            ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool,
+            self._closing_thumbnailer(),
+        ):
             for index, action in enumerate(todo):
                 # Back-pressure: queue at most two actions per worker.
                 while len(pending) >= 2 * self.settings.workers and not self.stop.requested:
@@ -83,6 +93,14 @@ class Executor:
             done, _ = wait(pending)
             outcomes.extend(self._collect(f for f in done if not f.cancelled()))
         return outcomes
+
+    @contextlib.contextmanager
+    def _closing_thumbnailer(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            if self.thumbnailer is not None:
+                self.thumbnailer.close()
 
     def _collect(self, done: Iterable[Future[Outcome]]) -> list[Outcome]:
         collected = [future.result() for future in done]
@@ -109,9 +127,13 @@ class Executor:
         return Outcome(action, ok=False, error=str(exc))
 
     def _deliver_once(self, action: Action) -> Outcome:
+        """Archive, then thumbnails (from the bytes just archived), then the primary copy: the primary
+        key is written last, so a run that stops before it does the whole version again next time."""
         source = action.source
         settings = self.settings
-        archive_key, written = self._archive(source, action.archive_key, action.dest_key)
+        with self._spool(action) as spool:
+            archive_key, written = self._archive(source, action.archive_key, action.dest_key, spool)
+            thumbnails = self._thumbnails(action, spool)
         copied = self._copy(source, archive_key, action.dest_key)
         evidence = self._verified(settings.s3_bucket, action.dest_key, source, copied)
         if self.deep_verify:
@@ -123,10 +145,29 @@ class Executor:
         log.info("delivered %s (%s)", action.dest_key, action.kind.value, extra={"key": action.dest_key})
         return Outcome(
             action, ok=True, bytes_copied=source.size if written else 0, archive_written=written,
-            archive_key=archive_key, dest_etag=copied.etag, verified_by=evidence,
+            archive_key=archive_key, dest_etag=copied.etag, verified_by=evidence, thumbnails=thumbnails,
         )
 
-    def _archive(self, source: SourceObject, key: str, dest_key: str) -> tuple[str, bool]:
+    @contextlib.contextmanager
+    def _spool(self, action: Action) -> Iterator[BinaryIO | None]:
+        """A temporary file for the version's bytes when thumbnails are to be drawn from them."""
+        if self.thumbnailer is None or not is_sized_image(action.dest_key):
+            yield None
+            return
+        with tempfile.NamedTemporaryFile(prefix="gcs2s3-", suffix="." + extension(action.dest_key)) as spool:
+            yield spool
+
+    def _thumbnails(self, action: Action, spool: BinaryIO | None) -> ThumbnailOutcome | None:
+        if self.thumbnailer is None:
+            return None
+        if spool is not None:
+            return self.thumbnailer.make(action, Path(spool.name))
+        ext = extension(action.dest_key)
+        if ext in UNSIZED_IMAGE_EXTENSIONS:
+            return ThumbnailOutcome(not_sized=f"{ext} images are not sized (WordPress sizes JPEG, PNG, WebP and GIF)")
+        return None
+
+    def _archive(self, source: SourceObject, key: str, dest_key: str, spool: BinaryIO | None) -> tuple[str, bool]:
         """Write the version to its archive key; (key used, whether this run wrote it).
 
         The write is conditional. If the key is taken by this very version (a rerun after a crash) it
@@ -137,7 +178,7 @@ class Executor:
         fallback = self.rules.archive_key(dest_key, source.created, source.generation)
         for candidate in (key, fallback):
             try:
-                result = self._stream(source, candidate)
+                result = self._stream(source, candidate, spool)
             except PreconditionFailedError:
                 existing = self.target.head(bucket, candidate)
                 if existing is not None and _holds(source, existing):
@@ -148,10 +189,10 @@ class Executor:
             return candidate, True
         raise VerificationError(f"archive keys {key} and {fallback} hold other content; refusing to overwrite")
 
-    def _stream(self, source: SourceObject, key: str) -> WriteResult:
+    def _stream(self, source: SourceObject, key: str, spool: BinaryIO | None) -> WriteResult:
         return stream_version(
             self.source_store, self.target, source, self.settings.archive_bucket, key,
-            metadata=source_metadata(source), if_absent=True, how=self.streaming,
+            metadata=source_metadata(source), if_absent=True, how=self.streaming, spool=spool,
         )
 
     def _copy(self, source: SourceObject, archive_key: str, dest_key: str) -> WriteResult:

@@ -97,6 +97,8 @@ class KeyRules:
 # --- WordPress's derived files (thumbnails) beside a delivered image --------------------------------
 
 SIZED_EXTENSIONS = frozenset({"jpg", "jpeg", "jpe", "png", "webp", "gif"})
+# Images of other types: delivered as they are and counted as not sized.
+UNSIZED_IMAGE_EXTENSIONS = frozenset({"tif", "tiff", "bmp", "heic", "heif", "avif", "svg", "ico", "jxl"})
 _DERIVED = re.compile(r"^(?P<name>.*)-(?:\d+x\d+|scaled|rotated)\.(?P<ext>[^.]*)$", re.DOTALL)
 
 
@@ -114,8 +116,13 @@ def thumbnail_key(dest_key: str, suffix: str) -> str:
     return f"{folder}{slash}{name}{suffix}.{ext.lower()}"
 
 
+def extension(key: str) -> str:
+    """The lower-cased extension of a key's last segment ("" when it has none)."""
+    return _split_extension(key.rpartition("/")[2])[1].lower()
+
+
 def is_sized_image(dest_key: str) -> bool:
-    return _split_extension(dest_key.rpartition("/")[2])[1].lower() in SIZED_EXTENSIONS
+    return extension(dest_key) in SIZED_EXTENSIONS
 
 
 def find_thumbnail_claims(dest_keys: Iterable[str]) -> dict[str, str]:

@@ -50,5 +50,5 @@ def setup_logging(debug: bool = False, dev_level: str | None = None, json_lines:
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     # The SDKs stay at WARNING even with --debug: their debug output carries request headers.
-    for noisy in ("botocore", "boto3", "urllib3", "google", "s3transfer"):
+    for noisy in ("botocore", "boto3", "urllib3", "google", "s3transfer", "pyvips"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

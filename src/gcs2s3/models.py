@@ -63,6 +63,7 @@ class Action:
     archive_key: str
     reason: str
     target: TargetObject | None = None
+    derived: tuple[str, ...] = ()  # with thumbnails on: this image's derived files now in the primary target
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class Plan:
     refused: list[Refusal] = field(default_factory=list)
     placeholders: int = 0  # GCS "folder" markers (name ending in "/", size 0), skipped
     target_only: int = 0  # keys under the primary prefix with no source object (left alone)
+    derived_in_target: int = 0  # with thumbnails on: derived files of source images in the primary target
 
     def of_kind(self, *kinds: Kind) -> list[Action]:
         return [a for a in self.actions if a.kind in kinds]
@@ -92,6 +94,16 @@ class WriteResult:
 
     etag: str
     crc32c: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailOutcome:
+    """The derived files made for one delivered image."""
+
+    written: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()  # an earlier version's derived files that this one does not have
+    error: str | None = None  # why the image could not be sized (corrupt, truncated, over the limit)
+    not_sized: str | None = None  # a type WordPress does not size
 
 
 @dataclass(slots=True)
@@ -106,3 +118,4 @@ class Outcome:
     archive_key: str | None = None
     dest_etag: str | None = None  # the primary object's ETag after delivery
     verified_by: str | None = None  # "etag-md5", "crc32c", "deep"
+    thumbnails: ThumbnailOutcome | None = None  # with thumbnails on, for an image

@@ -2,7 +2,9 @@
 
 No I/O here. Each source object becomes an Action (new / changed / unchanged / check) with its
 reason; names that cannot be delivered become Refusals; two names claiming one key stop the run
-(CollisionError) before anything is written.
+(CollisionError) before anything is written, and so, with thumbnails on, does a name that one of
+another image's thumbnails would overwrite. With thumbnails on, each image action also carries the
+derived files its key already has in the primary target (to be replaced or removed).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from gcs2s3.errors import ConfigError
-from gcs2s3.keys import KeyRules, find_collisions, refusal_reason, relative_name
+from gcs2s3.keys import KeyRules, find_collisions, find_thumbnail_claims, refusal_reason, relative_name
 from gcs2s3.models import Action, Kind, Plan, Refusal, SourceObject, TargetObject
 
 META_MD5 = "source-md5"
@@ -22,13 +24,30 @@ class CollisionError(ConfigError):
     """Two source names map to one destination key (exit 2, nothing written)."""
 
     def __init__(self, collisions: dict[str, list[str]]) -> None:
-        shown = [f"{' and '.join(repr(n) for n in names)} -> {key!r}" for key, names in list(collisions.items())[:10]]
-        more = f" (and {len(collisions) - 10} more)" if len(collisions) > 10 else ""
         super().__init__(
             f"{len(collisions)} destination key(s) claimed by more than one source name: "
-            + "; ".join(shown) + more + ". Rename one of each, or turn flattening off. Nothing was written."
+            + _shown(f"{' and '.join(repr(n) for n in names)} -> {key!r}" for key, names in collisions.items())
+            + ". Rename one of each, or turn flattening off. Nothing was written."
         )
         self.collisions = collisions
+
+
+class ThumbnailCollisionError(ConfigError):
+    """A source name is the name of another image's thumbnail (exit 2, nothing written)."""
+
+    def __init__(self, claims: dict[str, tuple[str, str]]) -> None:
+        super().__init__(
+            f"{len(claims)} source name(s) would be overwritten by another image's thumbnails: "
+            + _shown(f"{name!r} -> {key!r} is a thumbnail name of {owner!r}" for key, (name, owner) in claims.items())
+            + ". Rename them, or turn thumbnails off. Nothing was written."
+        )
+        self.claims = claims
+
+
+def _shown(items: Iterable[str], limit: int = 10) -> str:
+    listed = list(items)
+    more = f" (and {len(listed) - limit} more)" if len(listed) > limit else ""
+    return "; ".join(listed[:limit]) + more
 
 
 def source_metadata(source: SourceObject) -> dict[str, str]:
@@ -80,11 +99,16 @@ def resolve(action: Action, head: TargetObject | None) -> Action:
 
 
 def _with(action: Action, kind: Kind, reason: str, target: TargetObject | None) -> Action:
-    return Action(kind, action.source, action.dest_key, action.archive_key, reason, target or action.target)
+    return Action(
+        kind, action.source, action.dest_key, action.archive_key, reason, target or action.target, action.derived
+    )
 
 
-def build_plan(rules: KeyRules, sources: Iterable[SourceObject], targets: Iterable[TargetObject]) -> Plan:
-    """Decide what to do with every source object. Raises CollisionError before deciding anything."""
+def build_plan(
+    rules: KeyRules, sources: Iterable[SourceObject], targets: Iterable[TargetObject], *, thumbnails: bool = False
+) -> Plan:
+    """Decide what to do with every source object. Raises CollisionError (or ThumbnailCollisionError)
+    before deciding anything."""
     plan = Plan()
     mapped: list[tuple[bytes, SourceObject, str, str]] = []
     for source in sources:
@@ -106,11 +130,14 @@ def build_plan(rules: KeyRules, sources: Iterable[SourceObject], targets: Iterab
     collisions = find_collisions((source.name, dest) for _, source, dest, _ in mapped)
     if collisions:
         raise CollisionError(collisions)
+    target_list = [t for t in targets if not rules.is_bookkeeping(t.key)]
+    derived: dict[str, list[str]] = {}
+    if thumbnails:
+        derived = _derived_in_target(mapped, target_list)
+        plan.derived_in_target = sum(map(len, derived.values()))
 
     mapped.sort(key=lambda item: item[0])
-    listed = sorted(
-        ((t.key.encode("utf-8"), t) for t in targets if not rules.is_bookkeeping(t.key)), key=lambda item: item[0]
-    )
+    listed = sorted(((t.key.encode("utf-8"), t) for t in target_list), key=lambda item: item[0])
     i = 0
     for key_bytes, source, dest, archive in mapped:
         while i < len(listed) and listed[i][0] < key_bytes:
@@ -121,6 +148,22 @@ def build_plan(rules: KeyRules, sources: Iterable[SourceObject], targets: Iterab
             target = listed[i][1]
             i += 1
         kind, reason = decide(source, target)
-        plan.actions.append(Action(kind, source, dest, archive, reason, target))
-    plan.target_only += len(listed) - i
+        plan.actions.append(Action(kind, source, dest, archive, reason, target, tuple(sorted(derived.get(dest, ())))))
+    plan.target_only += len(listed) - i - plan.derived_in_target
     return plan
+
+
+def _derived_in_target(
+    mapped: list[tuple[bytes, SourceObject, str, str]], targets: list[TargetObject]
+) -> dict[str, list[str]]:
+    """Refuse source names that are another source image's thumbnail names; then {image key: the keys
+    in the primary target that are its derived files}."""
+    names = {dest: source.name for _, source, dest, _ in mapped}
+    claims = find_thumbnail_claims(names)
+    if claims:
+        raise ThumbnailCollisionError({key: (names[key], names[owner]) for key, owner in claims.items()})
+    derived: dict[str, list[str]] = {}
+    for key, owner in find_thumbnail_claims([*names, *(t.key for t in targets if t.key not in names)]).items():
+        if owner in names:
+            derived.setdefault(owner, []).append(key)
+    return derived

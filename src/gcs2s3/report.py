@@ -34,6 +34,8 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
         sizes[kind.value] = sum(a.source.size for a in actions)
     failures = [{"key": r.name, "reason": r.reason} for r in plan.refused]
     failures += [{"key": o.action.dest_key, "reason": o.error or "failed"} for o in result.failed]
+    failures += [{"key": o.action.dest_key, "reason": f"delivered, but no thumbnails: {o.thumbnails.error}"}
+                 for o in result.unsized if o.thumbnails]
     delivered = [o for o in result.outcomes if o.ok]
     report: dict[str, Any] = {
         "command": command,
@@ -51,6 +53,7 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
             "aborted_stale_uploads": result.aborted_uploads,
         },
         "bytes": {**sizes, "copied": sum(o.bytes_copied for o in delivered)},
+        **({"thumbnails": _thumbnail_counts(result)} if settings.thumbnails else {}),
         "failures": failures,
         "seconds": round(result.seconds, 3),
         "exit_code": result.exit_code,
@@ -64,6 +67,17 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
             for a in plan.of_kind(Kind.NEW, Kind.CHANGED)
         ]
     return report
+
+
+def _thumbnail_counts(result: SyncResult) -> dict[str, int]:
+    made = [o.thumbnails for o in result.outcomes if o.ok and o.thumbnails is not None]
+    return {
+        "images_sized": sum(bool(t.written) for t in made),
+        "files_written": sum(len(t.written) for t in made),
+        "stale_files_removed": sum(len(t.removed) for t in made),
+        "images_not_sized": sum(t.not_sized is not None for t in made),
+        "images_failed": sum(t.error is not None for t in made),
+    }
 
 
 def verify_report(settings: Settings, result: VerifyResult, seconds: float) -> dict[str, Any]:
@@ -94,6 +108,8 @@ def render(report: dict[str, Any], console: Console) -> None:
         table.add_row(name.replace("_", " "), str(count), f"{sizes[name]:,}" if name in sizes else "")
     if "copied" in sizes:
         table.add_row("bytes copied", "", f"{sizes['copied']:,}")
+    for name, count in report.get("thumbnails", {}).items():
+        table.add_row(f"thumbnails: {name.replace('_', ' ')}", str(count), "")
     console.print(table)
     actions = report.get("actions", [])
     if actions:

@@ -41,8 +41,13 @@ class SyncResult:
         return [o for o in self.outcomes if not o.ok]
 
     @property
+    def unsized(self) -> list[Outcome]:
+        """Images delivered without thumbnails because they could not be sized (corrupt, over the limit)."""
+        return [o for o in self.outcomes if o.ok and o.thumbnails is not None and o.thumbnails.error]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.failed or self.plan.refused or self.stopped_by else 0
+        return 1 if self.failed or self.plan.refused or self.stopped_by or self.unsized else 0
 
 
 def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> tuple[Plan, StateCache]:
@@ -52,7 +57,7 @@ def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore
     with ThreadPoolExecutor(max_workers=2) as pool:
         cache = pool.submit(load_state, target, settings.s3_bucket, state_key(settings.s3_prefix))
         targets = in_background(pool, primary_listing(settings, target))
-        plan = build_plan(rules, source_listing(settings, source_store), targets)
+        plan = build_plan(rules, source_listing(settings, source_store), targets, thumbnails=settings.thumbnails)
         state = cache.result()
     heads: list[int] = []
     for index, action in enumerate(plan.actions):

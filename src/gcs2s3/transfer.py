@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from gcs2s3.budget import ByteBudget
 from gcs2s3.errors import Gcs2s3Error, IntegrityError
@@ -62,11 +63,22 @@ def stream_version(
     metadata: Mapping[str, str],
     if_absent: bool,
     how: Streaming,
+    spool: BinaryIO | None = None,
 ) -> WriteResult:
-    """Copy exactly `source` (its listed generation) to s3://bucket/key; returns what S3 reported."""
+    """Copy exactly `source` (its listed generation) to s3://bucket/key; returns what S3 reported.
+
+    With `spool`, the bytes are also written to that file as they pass (it is emptied first): once the
+    write is done, or refused because the key exists, the file holds the version, hash-checked.
+    """
+    if spool is not None:
+        spool.seek(0)
+        spool.truncate()
     if source.size <= how.threshold:
         with how.budget.hold(source.size):
             body = source_store.read(source, 0, source.size)
+            if spool is not None:
+                spool.write(body)
+                spool.flush()
             hasher = BodyHasher()
             hasher.update(body)
             _check(hasher, source, key)
@@ -87,6 +99,8 @@ def stream_version(
             taken = how.budget.acquire(end - start)
             try:
                 chunk = source_store.read(source, start, end)
+                if spool is not None:
+                    spool.write(chunk)
                 hasher.update(chunk)
                 crc = crc32c_b64(chunk)
             except BaseException:
@@ -102,6 +116,8 @@ def stream_version(
             future.add_done_callback(lambda done: failures.extend(_failure(done)))
             uploads.append(future)
             del chunk, upload
+        if spool is not None:
+            spool.flush()
         parts = _results(uploads)
         _check(hasher, source, key)
         return target.complete_multipart(bucket, key, upload_id, parts, crc32c=hasher.crc32c, if_absent=if_absent)

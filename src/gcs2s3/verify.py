@@ -100,7 +100,7 @@ def run_verify(
     with ThreadPoolExecutor(max_workers=2) as pool:  # all three listings at once
         targets = in_background(pool, primary_listing(settings, target))
         archived = in_background(pool, archive_listing(settings, target))
-        plan = build_plan(rules, source_listing(settings, source_store), targets)
+        plan = build_plan(rules, source_listing(settings, source_store), targets, thumbnails=settings.thumbnails)
         archive = {t.key: t for t in archived}
     result = VerifyResult(refused=[{"key": r.name, "reason": r.reason} for r in plan.refused])
     for action in plan.actions:

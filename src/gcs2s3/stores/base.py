@@ -47,7 +47,10 @@ class TargetStore(Protocol):
         crc32c: str,
         metadata: Mapping[str, str],
         if_absent: bool,
+        content_type: str | None = None,
     ) -> WriteResult: ...
+
+    def delete(self, bucket: str, key: str) -> None: ...
 
     def create_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> str: ...
 

@@ -155,8 +155,11 @@ class S3Target:
         crc32c: str,
         metadata: Mapping[str, str],
         if_absent: bool,
+        content_type: str | None = None,
     ) -> WriteResult:
-        extra = {"IfNoneMatch": "*"} if if_absent else {}
+        extra: dict[str, str] = {"IfNoneMatch": "*"} if if_absent else {}
+        if content_type:
+            extra["ContentType"] = content_type
         response = self._client.put_object(
             Bucket=bucket, Key=key, Body=body, ContentMD5=md5_b64, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
             Metadata=dict(metadata), **extra,
@@ -205,6 +208,10 @@ class S3Target:
             **extra,
         )
         return _result(response)
+
+    @_translated("delete")
+    def delete(self, bucket: str, key: str) -> None:
+        self._client.delete_object(Bucket=bucket, Key=key)
 
     @_translated("abort multipart upload")
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:

@@ -1,0 +1,204 @@
+"""A throwaway real WordPress on this machine, for tests, benchmarks and the demo (never used by a sync).
+
+Debian's `wordpress` package with its own MariaDB: a private data directory and socket, no TCP
+(`--skip-networking`), torn down on exit. Debian's wp-config.php reads
+`/etc/wordpress/config-$WORDPRESS_CONFIG.php`; we write one such file per instance (under a name of
+our own, removed on exit) pointing at the private database and a private wp-content. `php(...)` runs
+a PHP snippet with WordPress loaded, as WordPress's own code would run it.
+
+The packages are installed by `scripts/install_wordpress.sh` (root, apt); `missing()` names what is
+not there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+WORDPRESS_ROOT = Path("/usr/share/wordpress")
+CONFIG_DIR = Path("/etc/wordpress")
+MARIADBD = "/usr/sbin/mariadbd"
+PHP_MODULES = ("gd", "mysqli", "exif")
+_instances = itertools.count()
+
+
+class WordPressUnavailable(RuntimeError):
+    """The packages a real WordPress needs are not installed here."""
+
+
+def missing() -> list[str]:
+    """What a WordPress peer needs and this machine lacks (empty when it can start one)."""
+    lacks = []
+    if not (WORDPRESS_ROOT / "wp-load.php").exists():
+        lacks.append("wordpress")
+    if not Path(MARIADBD).exists() or not shutil.which("mariadb-install-db"):
+        lacks.append("mariadb-server")
+    if not shutil.which("php"):
+        lacks.append("php-cli")
+    else:
+        loaded = subprocess.run(["php", "-m"], capture_output=True, text=True).stdout.lower().split()
+        lacks += [f"php-{m}" if m != "mysqli" else "php-mysql" for m in PHP_MODULES if m not in loaded]
+    return lacks
+
+
+@dataclass
+class WordPress:
+    """A running WordPress: its files, database socket and config name."""
+
+    workdir: Path
+    socket: Path
+    config_name: str
+    content_dir: Path
+
+    @property
+    def uploads(self) -> Path:
+        return self.content_dir / "uploads"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "WORDPRESS_CONFIG": self.config_name, "HTTP_HOST": "127.0.0.1"}
+
+    def php(self, body: str, *args: str, timeout: float = 600) -> str:
+        """Run `body` (PHP statements) with WordPress loaded; returns what it printed."""
+        script = self.workdir / f"run-{next(_instances)}.php"
+        script.write_text(
+            "<?php\n"
+            f"require '{WORDPRESS_ROOT}/wp-load.php';\n"
+            "require_once ABSPATH . 'wp-admin/includes/image.php';\n"
+            "require_once ABSPATH . 'wp-admin/includes/file.php';\n"
+            "require_once ABSPATH . 'wp-admin/includes/media.php';\n" + body,
+            encoding="utf-8",
+        )
+        done = subprocess.run(["php", str(script), *args], capture_output=True, text=True, env=self.env(),
+                              timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"php failed ({done.returncode}): {(done.stderr or done.stdout)[-2000:]}")
+        return done.stdout
+
+    def create_subsizes(self, files: list[Path], editor: str = "WP_Image_Editor_GD") -> list[dict]:
+        """Upload each file as WordPress's media library does (copy into uploads, insert the
+        attachment, `wp_create_image_subsizes`) with the given image editor; returns each attachment's
+        metadata plus `seconds`, the time wp_create_image_subsizes took."""
+        body = f"""
+add_filter('wp_image_editors', function () {{ return ['{editor}']; }});
+$out = [];
+foreach (array_slice($argv, 1) as $source) {{
+    $dir = wp_upload_dir()['path'];
+    $name = wp_unique_filename($dir, basename($source));
+    $file = $dir . '/' . $name;
+    copy($source, $file);
+    $mime = wp_check_filetype($file)['type'];
+    $id = wp_insert_attachment(['post_mime_type' => $mime, 'post_title' => $name, 'post_status' => 'inherit'],
+                               $file);
+    $start = microtime(true);
+    $meta = wp_create_image_subsizes($file, $id);
+    $meta['seconds'] = microtime(true) - $start;
+    $meta['upload_name'] = $name;
+    $out[] = $meta;
+}}
+echo json_encode($out);
+"""
+        return list(json.loads(self.php(body, *map(str, files))))
+
+
+@contextlib.contextmanager
+def running_wordpress(workdir: Path | None = None) -> Iterator[WordPress]:
+    """Start a private MariaDB, install a fresh WordPress into it, yield it, and remove it all."""
+    lacks = missing()
+    if lacks:
+        raise WordPressUnavailable(
+            f"a real WordPress needs {', '.join(lacks)}: run `sudo bash scripts/install_wordpress.sh`"
+        )
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gcs2s3-wp-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        socket = workdir / "mariadb.sock"
+        stack.enter_context(_mariadb(workdir / "db", socket))
+        content = workdir / "wp-content"
+        (content / "uploads").mkdir(parents=True, exist_ok=True)
+        (content / "plugins").mkdir(exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            (content / "themes").symlink_to(WORDPRESS_ROOT / "wp-content" / "themes")
+        name = f"gcs2s3-{os.getpid()}-{next(_instances)}"
+        config = CONFIG_DIR / f"config-{name}.php"
+        CONFIG_DIR.mkdir(parents=True, exist_ok=True)
+        config.write_text(_config_php(socket, content), encoding="utf-8")
+        stack.callback(config.unlink, missing_ok=True)
+        wordpress = WordPress(workdir, socket, name, content)
+        _install(wordpress)
+        yield wordpress
+
+
+def _config_php(socket: Path, content: Path) -> str:
+    salts = "".join(
+        f"define('{key}', '{os.urandom(24).hex()}');\n"
+        for key in ("AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY", "AUTH_SALT", "SECURE_AUTH_SALT",
+                    "LOGGED_IN_SALT", "NONCE_SALT")
+    )
+    return (
+        "<?php\n"
+        "define('DB_NAME', 'wordpress');\ndefine('DB_USER', 'root');\ndefine('DB_PASSWORD', '');\n"
+        f"define('DB_HOST', 'localhost:{socket}');\n"
+        f"define('WP_CONTENT_DIR', '{content}');\n"
+        "define('WP_ENVIRONMENT_TYPE', 'local');\n"
+        "define('WP_HOME', 'http://127.0.0.1');\ndefine('WP_SITEURL', 'http://127.0.0.1');\n"
+        "define('DISABLE_WP_CRON', true);\ndefine('AUTOMATIC_UPDATER_DISABLED', true);\n"
+        "define('WP_HTTP_BLOCK_EXTERNAL', true);\n" + salts
+    )
+
+
+def _install(wordpress: WordPress) -> None:
+    subprocess.run(["mariadb", "--no-defaults", f"--socket={wordpress.socket}", "-u", "root", "-e",
+                    "CREATE DATABASE wordpress"], check=True, capture_output=True)
+    script = wordpress.workdir / "install.php"
+    script.write_text(
+        "<?php\ndefine('WP_INSTALLING', true);\n"
+        f"require '{WORDPRESS_ROOT}/wp-load.php';\n"
+        "require_once ABSPATH . 'wp-admin/includes/upgrade.php';\n"
+        "$r = wp_install('gcs2s3 peer', 'admin', 'admin@example.invalid', false, '', wp_generate_password(24));\n"
+        "echo $r['user_id'];\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(["php", str(script)], capture_output=True, text=True, env=wordpress.env(), timeout=120)
+    if done.returncode != 0 or not done.stdout.strip().isdigit():
+        raise RuntimeError(f"WordPress install failed: {(done.stderr or done.stdout)[-2000:]}")
+
+
+@contextlib.contextmanager
+def _mariadb(datadir: Path, socket: Path) -> Iterator[None]:
+    """A private mariadbd: own data directory, Unix socket only, no grant tables (nothing to guard)."""
+    user = ["--user=root"] if os.geteuid() == 0 else []
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--skip-test-db",
+                    "--auth-root-authentication-method=normal", *user],
+                   check=True, capture_output=True, timeout=120)
+    log = open(datadir.parent / "mariadb.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(
+        [MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--socket={socket}", "--skip-networking",
+         "--skip-grant-tables", f"--pid-file={datadir.parent / 'mariadb.pid'}", "--innodb-buffer-pool-size=32M",
+         *user],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mariadbd did not start: {(datadir.parent / 'mariadb.log').read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
