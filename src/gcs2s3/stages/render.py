@@ -10,9 +10,10 @@ IPTC are dropped. JPEG quality 82 and WebP 86, as WordPress. Which files and wha
 Speed: a JPEG is decoded at a reduced scale when even the largest file needs fewer pixels (libjpeg's
 shrink-on-load, 1/2 to 1/8; WebP likewise), and each file is drawn from the smallest full-frame file
 already made that still has its resolution (a cascade: 2048 from 2560, 1536 from 2048, ...), not from
-the decoded original each time. Measured on 24 MP photographs, that is 1.3x the speed of drawing every
-file from the decoded original; what is left is mostly the JPEG decode itself. Memory: libvips decodes an image larger than its disc threshold (100 MB) to a temporary file
-instead of RAM, so a worker's memory stays bounded whatever the pixel count allowed.
+the decoded original each time. On 24 MP photographs the JPEG decode (even at 1/2) is then about
+half of the time (bench/thumbnails.py). Memory: libvips decodes an image larger than its disc
+threshold (100 MB) to a temporary file instead of RAM, so a worker's memory stays bounded whatever
+pixel count is allowed.
 """
 
 from __future__ import annotations
