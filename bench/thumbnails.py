@@ -98,12 +98,12 @@ def ours(paths: list[Path], processes: int, rounds: int) -> tuple[float, int, in
 def wordpress(wp, paths: list[Path], processes: int) -> tuple[float, int, int, list[dict]]:  # type: ignore[no-untyped-def]
     """(wall seconds, images, peak RSS of one PHP process in KiB, metadata) with `processes` PHP processes."""
     shares = [paths[i::processes] for i in range(processes)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    wp.peak_rss_kib = 0
     start = time.perf_counter()
     with ThreadPoolExecutor(processes) as pool:
         metas = [m for share in pool.map(wp.create_subsizes, shares) for m in share]
     seconds = time.perf_counter() - start
-    return seconds, len(paths), max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss), metas
+    return seconds, len(paths), wp.peak_rss_kib, metas
 
 
 def _files_of(path: Path) -> dict[str, tuple[int, int]]:

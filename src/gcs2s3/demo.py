@@ -1,7 +1,8 @@
 """`gcs2s3 demo`: the whole job on local emulators with sample data, printed as a person sees it.
 
 Starts fake-gcs-server and moto, uploads a small sample set (nested folders, images, a CSV), then:
-sync (all new), change one object and sync (one changed), sync again (nothing to do), verify.
+sync (all new, with WordPress's thumbnails beside each image), change one object and sync (one
+changed), sync again (nothing to do), verify.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ s3_prefix = uploads/
 archive_bucket = media-demo
 archive_prefix = archive/
 wordpress_modification_for_s3_upload_plugin = true
+thumbnails = true
+; blank: WordPress's six default sizes
+thumbnail_sizes =
 """
 
 
@@ -59,9 +63,9 @@ def png(width: int, height: int, seed: int) -> bytes:
 SAMPLES: dict[str, bytes] = {
     "exports/reports/2026/q1.csv": b"region,revenue\nnorth,120\nsouth,95\n",
     "exports/reports/2026/q2.csv": b"region,revenue\nnorth,131\nsouth,99\n",
-    "exports/images/products/mug.png": png(64, 48, 1),
-    "exports/images/products/tee shirt.png": png(40, 40, 2),
-    "exports/images/banner.png": png(120, 30, 3),
+    "exports/images/products/mug.png": png(400, 300, 1),
+    "exports/images/products/tee shirt.png": png(160, 160, 2),
+    "exports/images/banner.png": png(1200, 300, 3),
     "exports/readme.txt": b"Weekly drop from the data team.\n",
     "exports/images/": b"",  # a console "folder": skipped and counted
     "other/not-synced.txt": b"outside `path`\n",

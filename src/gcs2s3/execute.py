@@ -1,10 +1,12 @@
 """Carrying out a Plan: archive first, then primary, each write verified, with bounded concurrency.
 
 Per changed version: (1) stream the source into its archive key with a conditional write (an archive
-entry is never overwritten; a rerun after a crash finds it and moves on), (2) server-side copy archive
--> primary key (UploadPartCopy above `multipart_copy_threshold_mb`), (3) verify both from what S3
-reported. At most `workers` objects are in flight, their parts uploaded by a shared pool, all object
-data within one ByteBudget of `max_buffer_mb`. Progress goes to a callback; this module never prints.
+entry is never overwritten; a rerun after a crash finds it and moves on) -- with thumbnails on, an
+image's bytes are also spooled to a temporary file as they pass and WordPress's files are drawn from
+it and written beside the primary key --, (2) server-side copy archive -> primary key (UploadPartCopy
+above `multipart_copy_threshold_mb`), (3) verify both from what S3 reported. At most `workers`
+objects are in flight, their parts uploaded by a shared pool, all object data within one ByteBudget
+of `max_buffer_mb`. Progress goes to a callback; this module never prints.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class Executor:
         with (
             self.part_pool,
             ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool,
-            self._closing_thumbnailer(),
+            self.thumbnailer or contextlib.nullcontext(),
         ):
             for index, action in enumerate(todo):
                 # Back-pressure: queue at most two actions per worker.
@@ -93,14 +95,6 @@ class Executor:
             done, _ = wait(pending)
             outcomes.extend(self._collect(f for f in done if not f.cancelled()))
         return outcomes
-
-    @contextlib.contextmanager
-    def _closing_thumbnailer(self) -> Iterator[None]:
-        try:
-            yield
-        finally:
-            if self.thumbnailer is not None:
-                self.thumbnailer.close()
 
     def _collect(self, done: Iterable[Future[Outcome]]) -> list[Outcome]:
         collected = [future.result() for future in done]
@@ -120,6 +114,8 @@ class Executor:
                 log.warning("retrying %s after: %s", action.dest_key, exc, extra={"key": action.dest_key})
             except Gcs2s3Error as exc:
                 return self._failed(action, exc)
+            except OSError as exc:  # local I/O: the spool file for thumbnails (disk full, ...)
+                return self._failed(action, Gcs2s3Error(f"local file: {exc}"))
         raise AssertionError("unreachable")
 
     def _failed(self, action: Action, exc: Exception) -> Outcome:

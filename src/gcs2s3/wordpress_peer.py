@@ -58,6 +58,7 @@ class WordPress:
     socket: Path
     config_name: str
     content_dir: Path
+    peak_rss_kib: int = 0
 
     @property
     def uploads(self) -> Path:
@@ -66,8 +67,9 @@ class WordPress:
     def env(self) -> dict[str, str]:
         return {**os.environ, "WORDPRESS_CONFIG": self.config_name, "HTTP_HOST": "127.0.0.1"}
 
-    def php(self, body: str, *args: str, timeout: float = 600) -> str:
-        """Run `body` (PHP statements) with WordPress loaded; returns what it printed."""
+    def php(self, body: str, *args: str) -> str:
+        """Run `body` (PHP statements) with WordPress loaded; returns what it printed. `peak_rss_kib`
+        keeps the largest peak RSS of any such PHP process."""
         script = self.workdir / f"run-{next(_instances)}.php"
         script.write_text(
             "<?php\n"
@@ -77,11 +79,17 @@ class WordPress:
             "require_once ABSPATH . 'wp-admin/includes/media.php';\n" + body,
             encoding="utf-8",
         )
-        done = subprocess.run(["php", str(script), *args], capture_output=True, text=True, env=self.env(),
-                              timeout=timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"php failed ({done.returncode}): {(done.stderr or done.stdout)[-2000:]}")
-        return done.stdout
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            process = subprocess.Popen(["php", str(script), *args], stdout=out, stderr=err, env=self.env())
+            _, status, usage = os.wait4(process.pid, 0)  # this process's own resource usage
+            process.returncode = os.waitstatus_to_exitcode(status)
+            self.peak_rss_kib = max(self.peak_rss_kib, usage.ru_maxrss)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        if process.returncode != 0:
+            raise RuntimeError(f"php failed ({process.returncode}): {(stderr or stdout)[-2000:]}")
+        return stdout
 
     def create_subsizes(self, files: list[Path], editor: str = "WP_Image_Editor_GD") -> list[dict]:
         """Upload each file as WordPress's media library does (copy into uploads, insert the

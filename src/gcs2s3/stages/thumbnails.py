@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -45,10 +46,12 @@ class Size:
 
 
 def _start_worker() -> None:
-    """Each process draws one image at a time on one thread (the pool gives the parallelism) and keeps
-    no libvips operation cache between images."""
+    """Each process draws one image at a time on one thread (the pool gives the parallelism), keeps no
+    libvips operation cache between images, and leaves Ctrl-C to the main process (which stops the run
+    in order)."""
     import pyvips
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     pyvips.concurrency_set(1)
     pyvips.cache_set_max(0)
 
@@ -89,6 +92,16 @@ class Thumbnailer:
                     self._pool = None
             pool.shutdown(wait=False, cancel_futures=True)
             raise ImageError("the process drawing it died (out of memory, or a crash in libvips)") from None
+        except (ImageError, NotSized):
+            raise
+        except Exception as exc:  # anything else the drawing raised: this image's problem, not the run's
+            raise ImageError(f"drawing failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+    def __enter__(self) -> Thumbnailer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:
