@@ -109,3 +109,29 @@ def test_only_a_jpegs_orientation_is_applied_as_in_wordpress() -> None:
     data = encoded(image, ".webp", keep=31)
     assert read_header(data).orientation == 1
     assert [f.suffix for f in render(data, SIZES, LIMIT)][:2] == ["-150x150", "-300x225"]
+
+
+def test_a_drawing_process_that_dies_costs_only_its_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A drawing process killed (as the OOM killer would): the image it had gets an ImageError, and the
+    next one is drawn by a fresh pool."""
+    import multiprocessing
+    import os
+    import signal
+    from types import SimpleNamespace
+
+    from gcs2s3.budget import ByteBudget
+    from gcs2s3.stages.thumbnails import Thumbnailer
+
+    image = tmp_path / "small.jpg"
+    image.write_bytes(photo(400, 300))
+    settings = SimpleNamespace(s3_bucket="b", sizes=SIZES, thumbnail_max_pixels=LIMIT, thumbnail_processes=1)
+    action = SimpleNamespace(dest_key="small.jpg", derived=(), source=SimpleNamespace(generation=1))
+    # The storage target is never reached: no file is drawn, and the image had no earlier files.
+    with Thumbnailer(settings, None, ByteBudget(1 << 20)) as thumbnailer:  # type: ignore[arg-type]
+        assert [f.suffix for f in thumbnailer._drawn(image)[1]] == ["-150x150", "-300x225"]
+        (child,) = multiprocessing.active_children()
+        os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        child.join(10)
+        outcome = thumbnailer.make(action, image)  # type: ignore[arg-type]
+        assert outcome.error and "died" in outcome.error and outcome.written == ()
+        assert [f.suffix for f in thumbnailer._drawn(image)[1]] == ["-150x150", "-300x225"]
