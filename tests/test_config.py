@@ -105,6 +105,23 @@ def test_thumbnail_sizes_default_to_wordpress_and_workers_to_cores(tmp_path: Pat
     assert [s.name for s in own.sizes] == ["square"] and own.thumbnail_processes == 3
 
 
+def test_wordpress_password_only_over_https_and_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GCS2S3_WORDPRESS_APP_PASSWORD", "abcd efgh ijkl mnop")
+    site = "wordpress_user = editor\nwordpress_url = "
+    for url in ("http://blog.example.com", "http://10.0.0.5:8080/wp"):
+        message = error(write(tmp_path, site + url))
+        assert "unencrypted" in message and "https://" in message and "abcd" not in message
+    assert "not a URL" in error(write(tmp_path, site + "blog.example.com"))
+    for url in ("https://blog.example.com/", "http://127.0.0.1:8080", "http://localhost/wp"):
+        assert load_settings(write(tmp_path, site + url), "Stage").posts_to_wordpress
+    assert "wordpress_user is blank" in error(write(tmp_path, "wordpress_url = https://blog.example.com"))
+    monkeypatch.delenv("GCS2S3_WORDPRESS_APP_PASSWORD")
+    message = error(write(tmp_path, site + "https://blog.example.com"))
+    assert "GCS2S3_WORDPRESS_APP_PASSWORD" in message and "Application Passwords" in message
+
+
 def test_overlap_both_ways_and_siblings_allowed(tmp_path: Path) -> None:
     same = "s3_bucket = media-archive\n"
     assert "overlaps" in error(write(tmp_path, same + "s3_prefix = archive/new/"))

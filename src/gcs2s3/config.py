@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -112,6 +113,10 @@ class Settings(BaseModel):
     # processes that draw them (0 = one per core).
     thumbnail_max_pixels: int = Field(default=100_000_000, ge=1, le=2_000_000_000)
     thumbnail_workers: int = Field(default=0, ge=0, le=64)
+    # WordPress: uploads in flight at once, and how long one request may take (WordPress makes its
+    # sizes while it answers an upload).
+    wordpress_workers: int = Field(default=4, ge=1, le=32)
+    wordpress_timeout_s: int = Field(default=300, ge=5, le=3600)
 
     @property
     def flatten(self) -> bool:
@@ -168,8 +173,34 @@ class Settings(BaseModel):
             )
         parse_thumbnail_sizes(self.thumbnail_sizes)
         if self.wordpress_url:
-            raise ValueError("wordpress_url is set: posting to WordPress is not available in this version yet")
+            _check_wordpress(self.wordpress_url, self.wordpress_user, self.wordpress_app_password)
         return self
+
+    @property
+    def posts_to_wordpress(self) -> bool:
+        return bool(self.wordpress_url)
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _check_wordpress(url: str, user: str, password: SecretStr) -> None:
+    """The application password goes only over HTTPS (plain HTTP only to this machine)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"wordpress_url = {url!r} is not a URL; write it as https://example.com (the site's address)")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValueError(
+            f"wordpress_url = {url!r} would send the application password unencrypted; use https:// "
+            "(plain http:// is accepted only for 127.0.0.1 / localhost)"
+        )
+    if not user:
+        raise ValueError("wordpress_url is set but wordpress_user is blank: the user the application password is for")
+    if not password.get_secret_value():
+        raise ValueError(
+            "wordpress_url is set but there is no application password: set GCS2S3_WORDPRESS_APP_PASSWORD "
+            "(or wordpress_app_password); make one under Users > Profile > Application Passwords"
+        )
 
 
 def _read_ini(config_path: Path) -> configparser.ConfigParser:

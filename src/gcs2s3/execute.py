@@ -32,6 +32,7 @@ from gcs2s3.keys import UNSIZED_IMAGE_EXTENSIONS, extension, is_sized_image
 from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, ThumbnailOutcome, WriteResult
 from gcs2s3.plan import source_metadata
 from gcs2s3.stages.thumbnails import Thumbnailer
+from gcs2s3.stages.wordpress import META_POSTING, is_postable
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 from gcs2s3.transfer import Streaming, copy_in_parts, stream_version
@@ -174,7 +175,7 @@ class Executor:
         fallback = self.rules.archive_key(dest_key, source.created, source.generation)
         for candidate in (key, fallback):
             try:
-                result = self._stream(source, candidate, spool)
+                result = self._stream(source, candidate, spool, self._metadata(source, dest_key))
             except PreconditionFailedError:
                 existing = self.target.head(bucket, candidate)
                 if existing is not None and _holds(source, existing):
@@ -185,11 +186,19 @@ class Executor:
             return candidate, True
         raise VerificationError(f"archive keys {key} and {fallback} hold other content; refusing to overwrite")
 
-    def _stream(self, source: SourceObject, key: str, spool: BinaryIO | None) -> WriteResult:
+    def _stream(self, source: SourceObject, key: str, spool: BinaryIO | None, metadata: dict[str, str]) -> WriteResult:
         return stream_version(
             self.source_store, self.target, source, self.settings.archive_bucket, key,
-            metadata=source_metadata(source), if_absent=True, how=self.streaming, spool=spool,
+            metadata=metadata, if_absent=True, how=self.streaming, spool=spool,
         )
+
+    def _metadata(self, source: SourceObject, dest_key: str) -> dict[str, str]:
+        """The source version's identity, and for an image delivered while posting to WordPress is on,
+        the flag that lets a later run find it if this run dies before recording its post."""
+        metadata = source_metadata(source)
+        if self.settings.posts_to_wordpress and is_postable(dest_key):
+            metadata[META_POSTING] = "1"
+        return metadata
 
     def _copy(self, source: SourceObject, archive_key: str, dest_key: str) -> WriteResult:
         """Archive entry -> primary key, server-side: CopyObject, or UploadPartCopy above the threshold."""
@@ -198,7 +207,7 @@ class Executor:
         if source.size <= settings.multipart_copy_threshold:
             return self.target.copy(*src, *dest)
         return copy_in_parts(
-            self.target, source, src, dest, metadata=source_metadata(source), part_size=settings.part_size,
+            self.target, source, src, dest, metadata=self._metadata(source, dest_key), part_size=settings.part_size,
             copiers=self.part_pool,
         )
 

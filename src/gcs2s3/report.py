@@ -36,6 +36,8 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
     failures += [{"key": o.action.dest_key, "reason": o.error or "failed"} for o in result.failed]
     failures += [{"key": o.action.dest_key, "reason": f"delivered, but no thumbnails: {o.thumbnails.error}"}
                  for o in result.unsized if o.thumbnails]
+    failures += [{"key": p.job.action.dest_key, "reason": f"delivered, but not posted to WordPress: {p.error}"}
+                 for p in result.unposted]
     delivered = [o for o in result.outcomes if o.ok]
     report: dict[str, Any] = {
         "command": command,
@@ -54,12 +56,16 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
         },
         "bytes": {**sizes, "copied": sum(o.bytes_copied for o in delivered)},
         **({"thumbnails": _thumbnail_counts(result)} if settings.thumbnails else {}),
+        **({"wordpress": _wordpress_counts(result)} if settings.posts_to_wordpress else {}),
         "failures": failures,
         "seconds": round(result.seconds, 3),
         "exit_code": result.exit_code,
     }
     if result.stopped_by:
         report["stopped_by"] = result.stopped_by
+    if result.posts:
+        report["media"] = [{"key": p.job.action.dest_key, "media_id": p.media.id, "url": p.media.url}
+                           for p in result.posts if p.media is not None]
     if result.dry_run:
         report["actions"] = [
             {"kind": a.kind.value, "source": a.source.name, "dest_key": a.dest_key,
@@ -77,6 +83,15 @@ def _thumbnail_counts(result: SyncResult) -> dict[str, int]:
         "stale_files_removed": sum(len(t.removed) for t in made),
         "images_not_sized": sum(t.not_sized is not None for t in made),
         "images_failed": sum(t.error is not None for t in made),
+    }
+
+
+def _wordpress_counts(result: SyncResult) -> dict[str, int]:
+    return {
+        "posted": sum(p.ok and not p.found for p in result.posts),
+        "found_already_posted": sum(p.found for p in result.posts),
+        "failed": sum(not p.ok and not p.not_started for p in result.posts),
+        "not_started": sum(p.not_started for p in result.posts),
     }
 
 
@@ -108,8 +123,9 @@ def render(report: dict[str, Any], console: Console) -> None:
         table.add_row(name.replace("_", " "), str(count), f"{sizes[name]:,}" if name in sizes else "")
     if "copied" in sizes:
         table.add_row("bytes copied", "", f"{sizes['copied']:,}")
-    for name, count in report.get("thumbnails", {}).items():
-        table.add_row(f"thumbnails: {name.replace('_', ' ')}", str(count), "")
+    for section in ("thumbnails", "wordpress"):
+        for name, count in report.get(section, {}).items():
+            table.add_row(f"{section}: {name.replace('_', ' ')}", str(count), "")
     console.print(table)
     actions = report.get("actions", [])
     if actions:

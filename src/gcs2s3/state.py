@@ -71,11 +71,7 @@ class StateCache:
 
 def load_state(target: TargetStore, bucket: str, key: str) -> StateCache:
     """The cache as stored; empty (with a warning, never an error) when missing or unreadable."""
-    try:
-        data = target.read_small(bucket, key)
-    except Gcs2s3Error as exc:
-        log.warning("state cache s3://%s/%s not read (%s); unchanged multipart objects cost a HEAD", bucket, key, exc)
-        return StateCache()
+    data = read_document(target, bucket, key, "state cache", "unchanged multipart objects cost a HEAD")
     if data is None:
         return StateCache()
     try:
@@ -86,8 +82,19 @@ def load_state(target: TargetStore, bucket: str, key: str) -> StateCache:
 
 
 def save_state(target: TargetStore, bucket: str, key: str, cache: StateCache) -> None:
-    body = cache.to_bytes()
+    put_document(target, bucket, key, cache.to_bytes())
+
+
+def read_document(target: TargetStore, bucket: str, key: str, what: str, consequence: str) -> bytes | None:
+    """One of our bookkeeping objects; None when missing, or (with a warning) when it cannot be read."""
+    try:
+        return target.read_small(bucket, key)
+    except Gcs2s3Error as exc:
+        log.warning("%s s3://%s/%s not read (%s); %s", what, bucket, key, exc, consequence)
+        return None
+
+
+def put_document(target: TargetStore, bucket: str, key: str, body: bytes) -> None:
     hasher = BodyHasher()
     hasher.update(body)
     target.put(bucket, key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c, metadata={}, if_absent=False)
-

@@ -1,5 +1,6 @@
 """One sync run, end to end: list both sides, plan, settle uncertain cases (state cache, else HEAD),
-deliver, verify, and store the state cache for the next run.
+deliver, verify, post images to WordPress (when configured), and store the state cache and the
+posting ledger for the next run.
 
 Listing failures that mean the settings are wrong (bucket not found, access denied) become
 ConfigError (exit 2) here, before any write.
@@ -19,9 +20,12 @@ from gcs2s3.execute import Executor
 from gcs2s3.listings import in_background, primary_listing, probe_archive, source_listing
 from gcs2s3.models import Action, Kind, Outcome, Plan, is_md5_etag
 from gcs2s3.plan import build_plan, resolve
+from gcs2s3.stages.wordpress import Poster, PostOutcome, posting_jobs
+from gcs2s3.stages.wordpress_ledger import Ledger, ledger_key, load_ledger, save_ledger
 from gcs2s3.state import StateCache, load_state, save_state, state_key
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
+from gcs2s3.stores.wordpress import WordPressSite
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class SyncResult:
     stopped_by: str | None = None  # the signal that stopped the run early
     not_started: int = 0  # actions left for the next run because of the stop
     aborted_uploads: int = 0  # multipart uploads an earlier, interrupted run left open
+    posts: list[PostOutcome] = field(default_factory=list)  # WordPress uploads (and look-ups) of this run
 
     @property
     def failed(self) -> list[Outcome]:
@@ -46,8 +51,12 @@ class SyncResult:
         return [o for o in self.outcomes if o.ok and o.thumbnails is not None and o.thumbnails.error]
 
     @property
+    def unposted(self) -> list[PostOutcome]:
+        return [p for p in self.posts if not p.ok]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.failed or self.plan.refused or self.stopped_by or self.unsized else 0
+        return 1 if self.failed or self.plan.refused or self.stopped_by or self.unsized or self.unposted else 0
 
 
 def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> tuple[Plan, StateCache]:
@@ -125,6 +134,7 @@ def run_sync(
         len(plan.of_kind(Kind.NEW)), len(plan.of_kind(Kind.CHANGED)), len(plan.of_kind(Kind.UNCHANGED)),
         len(plan.refused),
     )
+    ledger = _open_ledger(settings, target, plan) if settings.posts_to_wordpress and not dry_run else None
     if todo and not dry_run:
         # One cheap request, so that a missing or forbidden archive bucket is a settings error
         # (exit 2, nothing written) rather than one failure per object.
@@ -133,11 +143,51 @@ def run_sync(
         executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome, stop=stop)
         result.outcomes = executor.run(todo)
         result.not_started = executor.not_started
+    if ledger is not None:
+        result.posts = _post(settings, target, plan, result.outcomes, ledger, stop)
     if not dry_run:
         _save_state(settings, target, state, next_state(plan, result.outcomes))
     result.stopped_by = stop.reason if stop.requested else None
     result.seconds = time.monotonic() - started
     return result
+
+
+def _open_ledger(settings: Settings, target: TargetStore, plan: Plan) -> Ledger:
+    """The posting ledger. On the first run with posting on, the images already delivered are recorded
+    as predating it, and the ledger is written before anything is delivered: from then on an image
+    flagged on the object but missing from the ledger is known to be a killed run's."""
+    ledger = load_ledger(target, settings.s3_bucket, ledger_key(settings.s3_prefix))
+    if not ledger.exists:
+        posting_jobs(settings, plan, [], ledger, target)  # records the unchanged images as predating
+        _save_ledger(settings, target, ledger)
+        ledger.exists = True
+    return ledger
+
+
+def _post(
+    settings: Settings, target: TargetStore, plan: Plan, outcomes: list[Outcome], ledger: Ledger, stop: StopFlag
+) -> list[PostOutcome]:
+    jobs = posting_jobs(settings, plan, outcomes, ledger, target)
+    site = WordPressSite(settings.wordpress_url, settings.wordpress_user,
+                         settings.wordpress_app_password.get_secret_value(), timeout_s=settings.wordpress_timeout_s,
+                         connections=settings.wordpress_workers)
+    try:
+        posts = Poster(settings, target, site, ledger, stop).run(jobs)
+    finally:
+        site.close()
+        _save_ledger(settings, target, ledger)
+    return posts
+
+
+def _save_ledger(settings: Settings, target: TargetStore, ledger: Ledger) -> None:
+    if not ledger.changed:
+        return
+    key = ledger_key(settings.s3_prefix)
+    try:
+        save_ledger(target, settings.s3_bucket, key, ledger)
+    except Gcs2s3Error as exc:
+        log.warning("WordPress ledger s3://%s/%s not written (%s); the next run looks posted images up again",
+                    settings.s3_bucket, key, exc)
 
 
 def abort_open_uploads(settings: Settings, target: TargetStore) -> int:

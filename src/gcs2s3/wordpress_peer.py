@@ -4,7 +4,10 @@ Debian's `wordpress` package with its own MariaDB: a private data directory and 
 (`--skip-networking`), torn down on exit. Debian's wp-config.php reads
 `/etc/wordpress/config-$WORDPRESS_CONFIG.php`; we write one such file per instance (under a name of
 our own, removed on exit) pointing at the private database and a private wp-content. `php(...)` runs
-a PHP snippet with WordPress loaded, as WordPress's own code would run it.
+a PHP snippet with WordPress loaded, as WordPress's own code would run it. With `serve=True` it is
+also served over HTTP on 127.0.0.1 by PHP's built-in server (`PHP_CLI_SERVER_WORKERS` workers, a
+router like wp-cli's `wp server`), with an application password for its admin user, pretty permalinks
+or not, and optionally a request-body limit answered with 413 as nginx's `client_max_body_size` does.
 
 The packages are installed by `scripts/install_wordpress.sh` (root, apt); `missing()` names what is
 not there.
@@ -17,6 +20,7 @@ import itertools
 import json
 import os
 import shutil
+import socket as socket_module
 import subprocess
 import tempfile
 import time
@@ -59,6 +63,9 @@ class WordPress:
     config_name: str
     content_dir: Path
     peak_rss_kib: int = 0
+    url: str = ""  # http://127.0.0.1:PORT when served
+    user: str = "admin"
+    app_password: str = ""  # of `user`, when served
 
     @property
     def uploads(self) -> Path:
@@ -118,12 +125,20 @@ echo json_encode($out);
 
 
 @contextlib.contextmanager
-def running_wordpress(workdir: Path | None = None) -> Iterator[WordPress]:
-    """Start a private MariaDB, install a fresh WordPress into it, yield it, and remove it all."""
+def running_wordpress(
+    workdir: Path | None = None,
+    *,
+    serve: bool = False,
+    workers: int = 4,
+    pretty_permalinks: bool = True,
+    max_body_mb: float | None = None,
+) -> Iterator[WordPress]:
+    """Start a private MariaDB, install a fresh WordPress into it (served over HTTP with `serve`),
+    yield it, and remove it all."""
     lacks = missing()
     if lacks:
         raise WordPressUnavailable(
-            f"a real WordPress needs {', '.join(lacks)}: run `sudo bash scripts/install_wordpress.sh`"
+            f"a real WordPress needs {', '.join(lacks)}: run `sudo bash scripts/install_system_packages.sh`"
         )
     with contextlib.ExitStack() as stack:
         if workdir is None:
@@ -139,14 +154,104 @@ def running_wordpress(workdir: Path | None = None) -> Iterator[WordPress]:
         name = f"gcs2s3-{os.getpid()}-{next(_instances)}"
         config = CONFIG_DIR / f"config-{name}.php"
         CONFIG_DIR.mkdir(parents=True, exist_ok=True)
-        config.write_text(_config_php(socket, content), encoding="utf-8")
+        port = _free_port() if serve else 0
+        url = f"http://127.0.0.1:{port}" if serve else "http://127.0.0.1"
+        config.write_text(_config_php(socket, content, url), encoding="utf-8")
         stack.callback(config.unlink, missing_ok=True)
         wordpress = WordPress(workdir, socket, name, content)
         _install(wordpress)
+        if serve:
+            structure = "/%postname%/" if pretty_permalinks else ""
+            wordpress.app_password = wordpress.php(
+                f"update_option('permalink_structure', '{structure}'); flush_rewrite_rules(false);\n"
+                "$user = get_user_by('login', 'admin');\n"
+                "[$password] = WP_Application_Passwords::create_new_application_password($user->ID, "
+                "['name' => 'gcs2s3']);\necho $password;\n"
+            ).strip()
+            stack.enter_context(_served(wordpress, port, workers, max_body_mb))
+            wordpress.url = url
         yield wordpress
 
 
-def _config_php(socket: Path, content: Path) -> str:
+def _free_port() -> int:
+    with socket_module.socket(socket_module.AF_INET, socket_module.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+ROUTER = """<?php
+// Routes requests as wp-cli's `wp server` does; our wp-content lives outside the document root.
+$_SERVER['WORDPRESS_CONFIG'] = '%(name)s';
+$limit = %(limit)d;
+if ($limit > 0 && (int) ($_SERVER['CONTENT_LENGTH'] ?? 0) > $limit) {
+    http_response_code(413);
+    header('Content-Type: text/html');
+    echo '<html><head><title>413 Request Entity Too Large</title></head><body>client_max_body_size</body></html>';
+    return true;
+}
+$root = '%(root)s';
+$content = '%(content)s';
+$path = '/' . ltrim(rawurldecode(parse_url($_SERVER['REQUEST_URI'], PHP_URL_PATH) ?? '/'), '/');
+if (strpos($path, '/wp-content/') === 0) {
+    $file = realpath($content . substr($path, strlen('/wp-content')));
+    if ($file !== false && strpos($file, realpath($content) . '/') === 0 && is_file($file)) {
+        header('Content-Type: ' . (mime_content_type($file) ?: 'application/octet-stream'));
+        header('Content-Length: ' . filesize($file));
+        readfile($file);
+    } else {
+        http_response_code(404);
+    }
+    return true;
+}
+if ($path !== '/' && file_exists($root . $path)) {
+    if (is_dir($root . $path)) {
+        $path = rtrim($path, '/') . '/index.php';
+    }
+    if (substr($path, -4) === '.php' && is_file($root . $path)) {
+        chdir(dirname($root . $path));
+        require $root . $path;
+        return true;
+    }
+    return false;
+}
+chdir($root);
+require $root . '/index.php';
+"""
+
+
+@contextlib.contextmanager
+def _served(wordpress: WordPress, port: int, workers: int, max_body_mb: float | None) -> Iterator[None]:
+    router = wordpress.workdir / "router.php"
+    limit = int(max_body_mb * 1024 * 1024) if max_body_mb else 0
+    router.write_text(ROUTER % {"name": wordpress.config_name, "limit": limit, "root": WORDPRESS_ROOT,
+                                "content": wordpress.content_dir}, encoding="utf-8")
+    log = open(wordpress.workdir / "php-server.log", "wb")  # noqa: SIM115 - closed below
+    env = {**wordpress.env(), "PHP_CLI_SERVER_WORKERS": str(workers)}
+    server = subprocess.Popen(
+        ["php", "-d", "upload_max_filesize=256M", "-d", "post_max_size=256M", "-d", "memory_limit=512M",
+         "-S", f"127.0.0.1:{port}", "-t", str(WORDPRESS_ROOT), str(router)],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket_module.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"php -S did not start: {(wordpress.workdir / 'php-server.log').read_text()[-999:]}")
+            time.sleep(0.05)
+        yield
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def _config_php(socket: Path, content: Path, url: str) -> str:
     salts = "".join(
         f"define('{key}', '{os.urandom(24).hex()}');\n"
         for key in ("AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY", "AUTH_SALT", "SECURE_AUTH_SALT",
@@ -158,7 +263,8 @@ def _config_php(socket: Path, content: Path) -> str:
         f"define('DB_HOST', 'localhost:{socket}');\n"
         f"define('WP_CONTENT_DIR', '{content}');\n"
         "define('WP_ENVIRONMENT_TYPE', 'local');\n"
-        "define('WP_HOME', 'http://127.0.0.1');\ndefine('WP_SITEURL', 'http://127.0.0.1');\n"
+        f"define('WP_HOME', '{url}');\ndefine('WP_SITEURL', '{url}');\n"
+        f"define('WP_CONTENT_URL', '{url}/wp-content');\n"
         "define('DISABLE_WP_CRON', true);\ndefine('AUTOMATIC_UPDATER_DISABLED', true);\n"
         "define('WP_HTTP_BLOCK_EXTERNAL', true);\n" + salts
     )

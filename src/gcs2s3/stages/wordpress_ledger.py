@@ -1,0 +1,98 @@
+"""The posting ledger: which source version of each image WordPress already has, and as which item.
+
+One gzipped JSON object, `<s3_prefix>.gcs2s3/wordpress.json.gz` in the primary bucket, beside the
+state cache: dest key -> (the version's CRC32C, state, media id, URL). States:
+- `posted`: WordPress has this version (media id, URL);
+- `pending`: this version was delivered with posting on but is not posted yet (the post failed or the
+  run stopped first): the next run posts it;
+- `predates`: delivered before posting was turned on: never posted (posting is for what runs deliver).
+
+Why a ledger object and not metadata on each delivered object: one read per run tells every image's
+state, where metadata would cost a HEAD per unchanged image per run, and recording a media id on an
+object would mean rewriting it. The ledger is written when a run ends, so a run killed before that
+leaves no record of what it posted: every delivered object written while posting was on carries the
+`wordpress-post` metadata flag, and an unchanged image with the flag and no ledger entry is looked up
+in WordPress by its unique slug before anything is posted. So a lost ledger costs requests, never a
+second post.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+from gcs2s3.errors import Gcs2s3Error
+from gcs2s3.keys import RESERVED_SEGMENT
+from gcs2s3.state import put_document
+from gcs2s3.stores.base import TargetStore
+
+log = logging.getLogger(__name__)
+LEDGER_FORMAT = 1
+POSTED, PENDING, PREDATES = "posted", "pending", "predates"
+
+
+def ledger_key(s3_prefix: str) -> str:
+    return f"{s3_prefix}{RESERVED_SEGMENT}/wordpress.json.gz"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    crc32c: str  # the source version's
+    state: str
+    media_id: int | None = None
+    url: str | None = None
+
+
+class Ledger:
+    def __init__(self, entries: dict[str, Entry] | None = None, *, exists: bool = True) -> None:
+        self.entries = dict(entries or {})
+        self.exists = exists  # False: posting was never on for this target before this run
+        self.changed = not exists
+
+    def get(self, key: str, crc32c: str) -> Entry | None:
+        """The entry for this exact version of `key`, if any."""
+        entry = self.entries.get(key)
+        return entry if entry is not None and entry.crc32c == crc32c else None
+
+    def record(self, key: str, entry: Entry) -> None:
+        if self.entries.get(key) != entry:
+            self.entries[key] = entry
+            self.changed = True
+
+    def to_bytes(self) -> bytes:
+        entries = {key: asdict(entry) for key, entry in sorted(self.entries.items())}
+        text = json.dumps({"format": LEDGER_FORMAT, "entries": entries}, separators=(",", ":"))
+        return gzip.compress(text.encode("utf-8"), mtime=0)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Ledger:
+        document = json.loads(gzip.decompress(data))
+        if document.get("format") != LEDGER_FORMAT:
+            raise ValueError(f"unknown ledger format {document.get('format')!r}")
+        return cls({key: Entry(**fields) for key, fields in document["entries"].items()})
+
+
+def load_ledger(target: TargetStore, bucket: str, key: str) -> Ledger:
+    """The ledger as stored. Missing: `exists` is False. Unreadable: empty but `exists` (so every
+    image is checked by its metadata and slug, never taken as new to posting)."""
+    try:
+        data = target.read_small(bucket, key)
+    except Gcs2s3Error as exc:
+        log.warning("WordPress ledger s3://%s/%s not read (%s); images are checked one by one", bucket, key, exc)
+        return Ledger()
+    if data is None:
+        return Ledger(exists=False)
+    try:
+        return Ledger.from_bytes(data)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        log.warning("WordPress ledger s3://%s/%s is unreadable (%s); it will be rewritten", bucket, key, exc)
+        ledger = Ledger()
+        ledger.changed = True
+        return ledger
+
+
+def save_ledger(target: TargetStore, bucket: str, key: str, ledger: Ledger) -> None:
+    put_document(target, bucket, key, ledger.to_bytes())
+    ledger.changed = False
