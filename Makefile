@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system demo test lint bench bench-sync bench-thumbnails clean
+.PHONY: install system demo test lint bench bench-sync bench-thumbnails bench-wordpress clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python >= 3.11 (python3.11 or newer on PATH)"; exit 2; }
@@ -20,7 +20,7 @@ install: $(STAMP)
 system:
 	bash scripts/install_system_packages.sh
 
-demo: $(STAMP)
+demo: $(STAMP) system
 	$(BIN)/gcs2s3 demo
 
 lint: $(STAMP)
@@ -29,7 +29,7 @@ lint: $(STAMP)
 test: $(STAMP) lint system
 	$(BIN)/python -m pytest
 
-bench: bench-sync bench-thumbnails
+bench: bench-sync bench-thumbnails bench-wordpress
 
 bench-sync: $(STAMP)
 	bash scripts/install_system_packages.sh --bench
@@ -38,6 +38,10 @@ bench-sync: $(STAMP)
 bench-thumbnails: $(STAMP)
 	bash scripts/install_system_packages.sh --bench
 	$(BIN)/python bench/thumbnails.py
+
+bench-wordpress: $(STAMP)
+	bash scripts/install_system_packages.sh --bench
+	$(BIN)/python bench/wordpress_post.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis

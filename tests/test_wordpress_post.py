@@ -251,3 +251,31 @@ def test_sigkill_around_a_post_never_posts_twice_nor_forgets(world: World, wp: W
     assert (report["wordpress"]["posted"], report["wordpress"]["found_already_posted"]) == expected
     items = [m for m in media(wp, search=slug_part) if m["media_details"]["file"].endswith(name)]
     assert len(items) == 1
+
+
+def test_a_user_who_may_not_upload_is_told_so(world: World, wp: WordPress) -> None:
+    reader = f"reader-{world.gcs_bucket}"
+    password = wp.php(
+        f"$id = wp_insert_user(['user_login' => '{reader}', 'user_pass' => wp_generate_password(24), "
+        "'role' => 'subscriber']);\n"
+        "[$password] = WP_Application_Passwords::create_new_application_password($id, ['name' => 't']);\n"
+        "echo $password;\n"
+    ).strip()
+    world.put("r.jpg", photo(300, 200))
+    ini, env = site(wp, password=password)
+    code, report = sync_json(world, env=env, **{**ini, "wordpress_user": reader})
+    assert code == 1 and report["counts"]["delivered"] == 1
+    assert f"user {reader!r} may not upload files; give it the Author role or above" in report["failures"][0]["reason"]
+
+
+def test_an_upload_that_times_out_is_looked_up_and_sent_again(world: World, wp: WordPress) -> None:
+    world.put("slow.jpg", photo(300, 200))
+    with Proxy(wp.url) as proxy:
+        proxy.trap = once(lambda m, p, phase, w: m == "POST" and phase == "request", world)
+        ini, env = site(wp, url=proxy.url)
+        code, report = sync_json(world, env=env, wordpress_timeout_s="1", **ini)
+        proxy.cut_off = True  # the held upload never reaches WordPress
+        proxy.released.set()
+        gets = proxy.count(lambda method, path: method == "GET" and "slug=" in path)
+    assert code == 0 and report["wordpress"]["posted"] == 1, report
+    assert gets == 1  # the retry looked the item up before posting again

@@ -116,7 +116,7 @@ class Settings(BaseModel):
     # WordPress: uploads in flight at once, and how long one request may take (WordPress makes its
     # sizes while it answers an upload).
     wordpress_workers: int = Field(default=4, ge=1, le=32)
-    wordpress_timeout_s: int = Field(default=300, ge=5, le=3600)
+    wordpress_timeout_s: int = Field(default=300, ge=1, le=3600)
 
     @property
     def flatten(self) -> bool:

@@ -1,12 +1,15 @@
 """`gcs2s3 demo`: the whole job on local emulators with sample data, printed as a person sees it.
 
-Starts fake-gcs-server and moto, uploads a small sample set (nested folders, images, a CSV), then:
-sync (all new, with WordPress's thumbnails beside each image), change one object and sync (one
-changed), sync again (nothing to do), verify.
+Starts fake-gcs-server and moto, and a throwaway WordPress when this machine has its packages
+(`make system`), uploads a small sample set (nested folders, images, a CSV), then: sync (all new, with
+WordPress's thumbnails beside each image, the images posted to WordPress), change one object and sync
+(one changed), sync again (nothing to do), verify.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import struct
 import tempfile
 import time
@@ -24,6 +27,7 @@ from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
 from gcs2s3.sync import run_sync
 from gcs2s3.verify import run_verify
+from gcs2s3.wordpress_peer import WordPress, missing, running_wordpress
 
 DEMO_INI = """\
 [DEFAULT]
@@ -77,18 +81,35 @@ def _upload_samples(bucket: storage.Bucket) -> None:
         bucket.blob(name).upload_from_string(body)
 
 
+def _wordpress(stack: contextlib.ExitStack, console: Console) -> WordPress | None:
+    lacks = missing()
+    if lacks:
+        console.print(f"[yellow]no WordPress here (missing {', '.join(lacks)}; `make system` installs them): "
+                      "the demo runs without posting[/yellow]")
+        return None
+    console.print("starting a throwaway WordPress (Debian's package, its own MariaDB) on 127.0.0.1 ...")
+    return stack.enter_context(running_wordpress(serve=True))
+
+
 def run_demo() -> int:
     console = Console()
-    with tempfile.TemporaryDirectory(prefix="gcs2s3-demo-") as tmp, running_emulators():
+    with tempfile.TemporaryDirectory(prefix="gcs2s3-demo-") as tmp, running_emulators(), \
+            contextlib.ExitStack() as stack:
+        wordpress = _wordpress(stack, console)
+        text = DEMO_INI
+        if wordpress is not None:
+            text += f"wordpress_url = {wordpress.url}\nwordpress_user = {wordpress.user}\n"
+            os.environ["GCS2S3_WORDPRESS_APP_PASSWORD"] = wordpress.app_password
         config = Path(tmp) / "primary.ini"
-        config.write_text(DEMO_INI, encoding="utf-8")
+        config.write_text(text, encoding="utf-8")
         settings = load_settings(config, "Stage")
         gcs = storage.Client(project="gcs2s3-demo")
         bucket = gcs.create_bucket(settings.gcs_bucket)
         boto3.client("s3").create_bucket(Bucket=settings.s3_bucket)
         _upload_samples(bucket)
         console.rule("settings used ([Stage] of a demo primary.ini)")
-        console.print(DEMO_INI)
+        console.print(text + ("; the application password comes from GCS2S3_WORDPRESS_APP_PASSWORD\n"
+                              if wordpress else ""))
         source, target = GcsSource(settings.gcs_bucket), S3Target(settings.aws_region)
         worst = 0
         for title, change in (
@@ -102,6 +123,8 @@ def run_demo() -> int:
             console.rule(title)
             report = sync_report("sync", settings, run_sync(settings, source, target))
             render(report, console)
+            for item in report.get("media", []):
+                console.print(f"  posted to WordPress: {item['key']} -> media {item['media_id']}  {item['url']}")
             worst = max(worst, report["exit_code"])
         console.rule("4. verify: every delivered key and archive entry against the source")
         started = time.monotonic()

@@ -63,6 +63,8 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
     }
     if result.stopped_by:
         report["stopped_by"] = result.stopped_by
+    if settings.posts_to_wordpress:
+        report["wordpress_seconds"] = round(result.posting_seconds, 3)
     if result.posts:
         report["media"] = [{"key": p.job.action.dest_key, "media_id": p.media.id, "url": p.media.url}
                            for p in result.posts if p.media is not None]

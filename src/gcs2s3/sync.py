@@ -40,6 +40,7 @@ class SyncResult:
     not_started: int = 0  # actions left for the next run because of the stop
     aborted_uploads: int = 0  # multipart uploads an earlier, interrupted run left open
     posts: list[PostOutcome] = field(default_factory=list)  # WordPress uploads (and look-ups) of this run
+    posting_seconds: float = 0.0
 
     @property
     def failed(self) -> list[Outcome]:
@@ -144,7 +145,9 @@ def run_sync(
         result.outcomes = executor.run(todo)
         result.not_started = executor.not_started
     if ledger is not None:
+        posting_started = time.monotonic()
         result.posts = _post(settings, target, plan, result.outcomes, ledger, stop)
+        result.posting_seconds = time.monotonic() - posting_started
     if not dry_run:
         _save_state(settings, target, state, next_state(plan, result.outcomes))
     result.stopped_by = stop.reason if stop.requested else None

@@ -67,6 +67,7 @@ class PostOutcome:
     found: bool = False  # already in WordPress (a crashed run posted it): recorded, not posted again
     error: str | None = None
     not_started: bool = False  # the run was stopped first
+    upload_seconds: float = 0.0  # the upload request: WordPress stores the file and makes its sizes
 
     @property
     def ok(self) -> bool:
@@ -154,9 +155,11 @@ class Poster:
                 if found is not None:
                     log.info("already in WordPress: %s (media %d)", key, found.id, extra={"key": key})
                     return PostOutcome(job, media=found, found=True)
+                started = time.monotonic()
                 media = self._upload(job, slug)
+                seconds = time.monotonic() - started
                 log.info("posted %s to WordPress: media %d %s", key, media.id, media.url, extra={"key": key})
-                return PostOutcome(job, media=media)
+                return PostOutcome(job, media=media, upload_seconds=seconds)
             except WordPressError as exc:
                 if exc.fatal:
                     self._fatal = str(exc)
