@@ -96,6 +96,19 @@ def once(trap: Trap, world: World) -> Callable[[str, str, str], bool]:
     return hold
 
 
+def kill_when_trapped(proxy: Proxy, process: subprocess.Popen[bytes]) -> bool:
+    """SIGKILL the run once the proxy holds the trapped request; then drop that request. False if the
+    run never got there."""
+    try:
+        reached = proxy.trapped.wait(60)
+        process.kill()
+        process.wait(30)
+    finally:
+        proxy.cut_off = True
+        proxy.released.set()
+    return reached
+
+
 def assert_whole(world: World, acceptable: dict[str, list[bytes]]) -> None:
     for key, body in world.keys().items():
         if ".gcs2s3/" not in key:
@@ -130,14 +143,8 @@ def test_sigkill_at_any_moment_leaves_only_whole_objects(world: World, emulators
         proxy = gcs if side == "gcs" else s3
         proxy.trap = once(trap, world)
         process = start_sync(world, {"STORAGE_EMULATOR_HOST": gcs.url, "AWS_ENDPOINT_URL": s3.url}, *extra)
-        try:
-            reached = proxy.trapped.wait(60)
-            process.kill()
-            process.wait(30)
-        finally:
-            proxy.cut_off = True
-            proxy.released.set()
-        assert reached, f"the run never reached {moment}: {process.stderr.read().decode()[-2000:]}"
+        reached = kill_when_trapped(proxy, process)
+        assert reached, f"the run never reached {moment}: {process.stderr.read().decode()[-2000:]}"  # type: ignore[union-attr]
         assert process.returncode == -signal.SIGKILL
     assert_whole(world, acceptable)
     if moment in ("multipart-begun", "mid-multipart", "complete-sent"):

@@ -12,7 +12,7 @@ import pytest
 import requests
 from conftest import World, cli, gradient, photo
 from proxy import Proxy
-from test_crash import once, start_sync
+from test_crash import kill_when_trapped, once, start_sync
 from test_sync import sync_json
 
 from gcs2s3.keys import find_thumbnail_claims
@@ -235,13 +235,7 @@ def test_sigkill_around_a_post_never_posts_twice_nor_forgets(world: World, wp: W
             proxy.trap = once(lambda m, p, phase, w: phase == "request", world)  # the first request to WordPress
         ini, env = site(wp, url=proxy.url)
         process = start_sync(world, env, **ini)
-        try:
-            reached = proxy.trapped.wait(60)
-            process.kill()
-            process.wait(30)
-        finally:
-            proxy.cut_off = True
-            proxy.released.set()
+        reached = kill_when_trapped(proxy, process)
     assert reached, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
     assert world.keys().get(name)  # delivered before WordPress was asked anything
     ini, env = site(wp)

@@ -24,9 +24,11 @@ import socket as socket_module
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from gcs2s3.emulators import READY_TIMEOUT_S, Emulator, free_port
 
 WORDPRESS_ROOT = Path("/usr/share/wordpress")
 CONFIG_DIR = Path("/etc/wordpress")
@@ -154,7 +156,7 @@ def running_wordpress(
         name = f"gcs2s3-{os.getpid()}-{next(_instances)}"
         config = CONFIG_DIR / f"config-{name}.php"
         CONFIG_DIR.mkdir(parents=True, exist_ok=True)
-        port = _free_port() if serve else 0
+        port = free_port() if serve else 0
         url = f"http://127.0.0.1:{port}" if serve else "http://127.0.0.1"
         config.write_text(_config_php(socket, content, url), encoding="utf-8")
         stack.callback(config.unlink, missing_ok=True)
@@ -171,12 +173,6 @@ def running_wordpress(
             stack.enter_context(_served(wordpress, port, workers, max_body_mb))
             wordpress.url = url
         yield wordpress
-
-
-def _free_port() -> int:
-    with socket_module.socket(socket_module.AF_INET, socket_module.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 ROUTER = """<?php
@@ -225,30 +221,17 @@ def _served(wordpress: WordPress, port: int, workers: int, max_body_mb: float | 
     limit = int(max_body_mb * 1024 * 1024) if max_body_mb else 0
     router.write_text(ROUTER % {"name": wordpress.config_name, "limit": limit, "root": WORDPRESS_ROOT,
                                 "content": wordpress.content_dir}, encoding="utf-8")
-    log = open(wordpress.workdir / "php-server.log", "wb")  # noqa: SIM115 - closed below
     env = {**wordpress.env(), "PHP_CLI_SERVER_WORKERS": str(workers)}
-    server = subprocess.Popen(
-        ["php", "-d", "upload_max_filesize=256M", "-d", "post_max_size=256M", "-d", "memory_limit=512M",
-         "-S", f"127.0.0.1:{port}", "-t", str(WORDPRESS_ROOT), str(router)],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(OSError), socket_module.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"php -S did not start: {(wordpress.workdir / 'php-server.log').read_text()[-999:]}")
-            time.sleep(0.05)
+    command = ["php", "-d", "upload_max_filesize=256M", "-d", "post_max_size=256M", "-d", "memory_limit=512M",
+               "-S", f"127.0.0.1:{port}", "-t", str(WORDPRESS_ROOT), str(router)]
+
+    def answers() -> bool:
+        with contextlib.suppress(OSError), socket_module.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+        return False
+
+    with _process("php -S", command, wordpress.workdir / "php-server.log", answers, env=env):
         yield
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 def _config_php(socket: Path, content: Path, url: str) -> str:
@@ -294,25 +277,27 @@ def _mariadb(datadir: Path, socket: Path) -> Iterator[None]:
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={datadir}", "--skip-test-db",
                     "--auth-root-authentication-method=normal", *user],
                    check=True, capture_output=True, timeout=120)
-    log = open(datadir.parent / "mariadb.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--socket={socket}", "--skip-networking",
-         "--skip-grant-tables", f"--pid-file={datadir.parent / 'mariadb.pid'}", "--innodb-buffer-pool-size=32M",
-         *user],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
+    command = [MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--socket={socket}", "--skip-networking",
+               "--skip-grant-tables", f"--pid-file={datadir.parent / 'mariadb.pid'}",
+               "--innodb-buffer-pool-size=32M", *user]
+    with _process("mariadbd", command, datadir.parent / "mariadb.log", socket.exists):
+        yield
+
+
+@contextlib.contextmanager
+def _process(
+    what: str, command: list[str], log_path: Path, ready: Callable[[], bool], *, env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Run `command` (output to `log_path`) until the block ends, once `ready()` says it serves."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    running = Emulator(what, "", process, log_path)
     try:
-        deadline = time.monotonic() + 60
-        while not socket.exists():
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mariadbd did not start: {(datadir.parent / 'mariadb.log').read_text()[-2000:]}")
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start: {log_path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.05)
         yield
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+        running.stop()
