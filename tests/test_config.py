@@ -50,6 +50,8 @@ def test_template_has_the_design_keys_and_loads_for_both_levels() -> None:
         "aws_region", "gcs_key_file", "gcs_bucket", "path", "s3_bucket", "s3_prefix", "archive_bucket",
         "archive_prefix", "wordpress_modification_for_s3_upload_plugin", "thumbnails", "thumbnail_sizes",
         "wordpress_url", "wordpress_user", "wordpress_app_password", "notify_sns_topic_arn", "notify_webhook_url",
+        # added in the DESIGN's style by later features
+        "notify_on", "report_prefix",
     }
     for level in ("Stage", "Prod"):
         assert set(parser[level]) == design_keys

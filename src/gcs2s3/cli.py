@@ -6,7 +6,9 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +19,10 @@ from gcs2s3.budget import release_large_buffers_to_the_os
 from gcs2s3.config import Settings, load_settings
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.logs import setup_logging
-from gcs2s3.report import render, sync_report, verify_report
+from gcs2s3.metrics import emit_metrics
+from gcs2s3.notify import notify
+from gcs2s3.progress import ProgressReporter
+from gcs2s3.report import render, store_report, sync_report, verify_report
 from gcs2s3.stopping import StopFlag, stop_on_signals
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
@@ -72,6 +77,34 @@ def _run(debug: bool, body: Callable[[], int]) -> None:
     raise typer.Exit(code)
 
 
+def _finish(settings: Settings, target: S3Target, report: dict[str, Any], started: datetime, as_json: bool) -> int:
+    """After a run: keep the report (report_prefix), print it, emit metrics, notify."""
+    location = None
+    if settings.report_prefix:
+        try:
+            location = store_report(settings, target, report, started)
+            report["report"] = location
+        except Gcs2s3Error as exc:
+            log.error("run report not kept under s3://%s/%s: %s", settings.archive_bucket, settings.report_prefix, exc)
+    _emit(report, as_json)
+    emit_metrics(report, settings.dev_level)
+    notify(settings, report["command"], int(report["exit_code"]), report=report, report_location=location)
+    return int(report["exit_code"])
+
+
+@contextmanager
+def _notifying(settings: Settings, command: str) -> Iterator[None]:
+    """A run that ends in an error (exit 2, or an unexpected one) still notifies."""
+    try:
+        yield
+    except Gcs2s3Error as exc:
+        notify(settings, command, exc.exit_code, error=str(exc))
+        raise
+    except Exception as exc:
+        notify(settings, command, 1, error=f"unexpected error: {type(exc).__name__}")
+        raise
+
+
 def _sync(command: str, config: Path, dev_level: str | None, dry_run: bool, deep_verify: bool,
           as_json: bool, debug: bool) -> None:
     setup_logging(debug)
@@ -80,11 +113,20 @@ def _sync(command: str, config: Path, dev_level: str | None, dry_run: bool, deep
         settings = load_settings(config, dev_level)
         setup_logging(debug, settings.dev_level)
         source, target = _stores(settings)
-        with stop_on_signals(StopFlag()) as stop:
-            result = run_sync(settings, source, target, dry_run=dry_run, deep_verify=deep_verify, stop=stop)
-        report = sync_report(command, settings, result)
-        _emit(report, as_json)
-        return int(report["exit_code"])
+        started = datetime.now(UTC)
+        if dry_run:
+            result = run_sync(settings, source, target, dry_run=True)
+            report = sync_report(command, settings, result)
+            _emit(report, as_json)
+            return int(report["exit_code"])
+        progress = ProgressReporter(interactive=sys.stderr.isatty() and not as_json)
+        with _notifying(settings, command), stop_on_signals(StopFlag()) as stop:
+            try:
+                result = run_sync(settings, source, target, deep_verify=deep_verify, stop=stop,
+                                  on_plan=progress.planned, on_outcome=progress.done)
+            finally:
+                progress.close()
+        return _finish(settings, target, sync_report(command, settings, result), started, as_json)
 
     _run(debug, body)
 
@@ -128,11 +170,10 @@ def verify(
         settings = load_settings(config, dev_level)
         setup_logging(debug, settings.dev_level)
         source, target = _stores(settings)
-        started = time.monotonic()
-        result = run_verify(settings, source, target, deep=deep_verify)
-        report = verify_report(settings, result, time.monotonic() - started)
-        _emit(report, as_json)
-        return int(report["exit_code"])
+        started, clock = datetime.now(UTC), time.monotonic()
+        with _notifying(settings, "verify"):
+            result = run_verify(settings, source, target, deep=deep_verify)
+        return _finish(settings, target, verify_report(settings, result, time.monotonic() - clock), started, as_json)
 
     _run(debug, body)
 

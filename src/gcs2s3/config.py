@@ -10,7 +10,7 @@ import configparser
 import os
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -27,7 +27,10 @@ from gcs2s3.errors import ConfigError
 from gcs2s3.keys import RESERVED_SEGMENT, KeyRules
 
 DEV_LEVEL_ENV = "DevLevel"
-SECRET_ENV = {"wordpress_app_password": "GCS2S3_WORDPRESS_APP_PASSWORD"}
+SECRET_ENV = {
+    "wordpress_app_password": "GCS2S3_WORDPRESS_APP_PASSWORD",
+    "notify_webhook_url": "GCS2S3_NOTIFY_WEBHOOK_URL",  # a webhook URL carries its token
+}
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
@@ -100,7 +103,10 @@ class Settings(BaseModel):
     wordpress_user: str = ""
     wordpress_app_password: SecretStr = SecretStr("")
     notify_sns_topic_arn: str = ""
-    notify_webhook_url: str = ""
+    notify_webhook_url: SecretStr = SecretStr("")
+    notify_on: Literal["failure", "always"] = "failure"
+    # Where the run report goes in the archive bucket (<report_prefix><run start UTC>.json); blank = not kept.
+    report_prefix: str = ""
     # Tuning (optional, documented in the template as comments). Object data held in memory at once
     # never exceeds max_buffer_mb, whatever the number of workers or the object sizes.
     workers: int = Field(default=8, ge=1, le=64)
@@ -172,6 +178,15 @@ class Settings(BaseModel):
                 "such as s3_prefix = media/ and archive_prefix = archive/"
             )
         parse_thumbnail_sizes(self.thumbnail_sizes)
+        if self.report_prefix:
+            _check_report_prefix(self)
+        if self.notify_sns_topic_arn and not re.match(r"^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$",
+                                                       self.notify_sns_topic_arn):
+            raise ValueError(f"notify_sns_topic_arn = {self.notify_sns_topic_arn!r} is not an SNS topic ARN "
+                             "(arn:aws:sns:REGION:ACCOUNT:NAME)")
+        webhook = self.notify_webhook_url.get_secret_value()
+        if webhook and urlsplit(webhook).scheme not in ("https", "http"):
+            raise ValueError("notify_webhook_url is not an http(s) URL")
         if self.wordpress_url:
             _check_wordpress(self.wordpress_url, self.wordpress_user, self.wordpress_app_password)
         return self
@@ -179,6 +194,19 @@ class Settings(BaseModel):
     @property
     def posts_to_wordpress(self) -> bool:
         return bool(self.wordpress_url)
+
+
+def _check_report_prefix(settings: Settings) -> None:
+    """Reports go to the archive bucket, never inside the primary target."""
+    prefix = settings.report_prefix
+    if prefix.startswith("/"):
+        raise ValueError(f"report_prefix = {prefix!r} must not start with '/'")
+    primary = settings.s3_prefix
+    if settings.archive_bucket == settings.s3_bucket and (prefix.startswith(primary) or primary.startswith(prefix)):
+        raise ValueError(
+            f"report_prefix = {prefix!r} overlaps the primary target s3://{settings.s3_bucket}/{primary}; use a "
+            "sibling prefix such as reports/"
+        )
 
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -26,9 +26,10 @@ class JsonFormatter(logging.Formatter):
         }
         if self.dev_level:
             entry["dev_level"] = self.dev_level
-        key = getattr(record, "key", None)
-        if key is not None:
-            entry["key"] = key
+        for field in ("key", "progress"):
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = value
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

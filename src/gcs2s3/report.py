@@ -1,14 +1,20 @@
-"""The run report: one dict (printed as JSON with --json) and its human rendering (a rich table)."""
+"""The run report: one dict (printed as JSON with --json, kept in the archive bucket under
+`report_prefix`) and its human rendering (a rich table)."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from gcs2s3.config import Settings
+from gcs2s3.keys import ARCHIVE_TIME_FORMAT
 from gcs2s3.models import Kind
+from gcs2s3.state import put_document
+from gcs2s3.stores.base import TargetStore
 from gcs2s3.sync import SyncResult
 from gcs2s3.verify import VerifyResult
 
@@ -111,6 +117,15 @@ def verify_report(settings: Settings, result: VerifyResult, seconds: float) -> d
         "seconds": round(seconds, 3),
         "exit_code": 0 if result.ok and not result.refused else 1,
     }
+
+
+def store_report(settings: Settings, target: TargetStore, report: dict[str, Any], started: datetime) -> str:
+    """Write the report to `<report_prefix><run start, UTC>[-<command>].json` in the archive bucket;
+    returns its s3:// location."""
+    suffix = "" if report["command"] == "sync" else f"-{report['command']}"
+    key = f"{settings.report_prefix}{started.strftime(ARCHIVE_TIME_FORMAT)}{suffix}.json"
+    put_document(target, settings.archive_bucket, key, json.dumps(report, indent=2, ensure_ascii=False).encode())
+    return f"s3://{settings.archive_bucket}/{key}"
 
 
 def render(report: dict[str, Any], console: Console) -> None:

@@ -120,13 +120,11 @@ def run_sync(
     dry_run: bool = False,
     deep_verify: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
     stop: StopFlag | None = None,
 ) -> SyncResult:
     started = time.monotonic()
     stop = stop or StopFlag()
-    for key in ("notify_sns_topic_arn", "notify_webhook_url"):
-        if getattr(settings, key):
-            log.warning("%s is set, but failure notification is not available in this version yet", key)
     plan, state = make_plan(settings, source_store, target)
     result = SyncResult(plan=plan, dry_run=dry_run)
     todo = plan.of_kind(Kind.NEW, Kind.CHANGED)
@@ -136,6 +134,8 @@ def run_sync(
         len(plan.refused),
     )
     ledger = _open_ledger(settings, target, plan) if settings.posts_to_wordpress and not dry_run else None
+    if on_plan is not None and not dry_run:
+        on_plan(plan)
     if todo and not dry_run:
         # One cheap request, so that a missing or forbidden archive bucket is a settings error
         # (exit 2, nothing written) rather than one failure per object.

@@ -1,0 +1,91 @@
+"""Run metrics for CloudWatch, as Embedded Metric Format (EMF) lines.
+
+One JSON line per run, namespace `gcs2s3`, dimension `DevLevel`: objects new / changed / unchanged /
+failed, bytes copied, thumbnail files made, posts made, verify failures, duration and whether the run
+failed. Written to stderr when it is not a terminal (the container's log stream), and, when
+`AWS_EMF_AGENT_ENDPOINT` is set (`tcp://127.0.0.1:25888`, the CloudWatch agent sidecar that
+`deploy/task-definition.json` runs), sent there too: CloudWatch Logs makes metrics of EMF lines that
+the agent ships, not of lines the plain awslogs driver ships.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+NAMESPACE = "gcs2s3"
+AGENT_ENV = "AWS_EMF_AGENT_ENDPOINT"
+
+
+def run_metrics(report: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    """Metric name -> (value, unit) for one sync or verify report."""
+    counts = report.get("counts", {})
+    metrics: dict[str, tuple[float, str]] = {
+        "DurationSeconds": (float(report.get("seconds", 0.0)), "Seconds"),
+        "RunFailed": (1.0 if report.get("exit_code") else 0.0, "Count"),
+    }
+    if report.get("command") == "verify":
+        metrics["VerifyFailures"] = (float(counts.get("problems", 0)), "Count")
+        metrics["ObjectsChecked"] = (float(counts.get("checked", 0)), "Count")
+        return metrics
+    metrics.update({
+        "ObjectsNew": (float(counts.get("new", 0)), "Count"),
+        "ObjectsChanged": (float(counts.get("changed", 0)), "Count"),
+        "ObjectsUnchanged": (float(counts.get("unchanged", 0)), "Count"),
+        "ObjectsFailed": (float(counts.get("failed", 0) + counts.get("refused", 0)), "Count"),
+        "BytesCopied": (float(report.get("bytes", {}).get("copied", 0)), "Bytes"),
+        "ThumbnailsMade": (float(report.get("thumbnails", {}).get("files_written", 0)), "Count"),
+        "PostsMade": (float(report.get("wordpress", {}).get("posted", 0)), "Count"),
+        "VerifyFailures": (float(sum("verif" in f.get("reason", "") for f in report.get("failures", []))), "Count"),
+    })
+    return metrics
+
+
+def emf_line(report: dict[str, Any], dev_level: str, timestamp_ms: int | None = None) -> str:
+    """The EMF document for one run (one line of JSON)."""
+    metrics = run_metrics(report)
+    document: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["DevLevel"]],
+                "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()],
+            }],
+        },
+        "DevLevel": dev_level,
+        "command": report.get("command"),
+        **{name: value for name, (value, _) in metrics.items()},
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+def emit_metrics(report: dict[str, Any], dev_level: str) -> None:
+    """Write the run's EMF line where CloudWatch can take it; never raises."""
+    line = emf_line(report, dev_level)
+    if not sys.stderr.isatty():
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    endpoint = os.environ.get(AGENT_ENV)
+    if endpoint:
+        _to_agent(endpoint, line)
+
+
+def _to_agent(endpoint: str, line: str) -> None:
+    parts = urlsplit(endpoint)
+    try:
+        if parts.scheme == "udp":
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto((line + "\n").encode(), (parts.hostname or "127.0.0.1", parts.port or 25888))
+        else:
+            with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 25888), timeout=5) as sock:
+                sock.sendall((line + "\n").encode())
+    except OSError as exc:
+        log.error("metrics not sent to the CloudWatch agent at %s: %s", endpoint, exc)
