@@ -16,7 +16,7 @@ from google.cloud import storage
 from typer.testing import CliRunner
 
 from gcs2s3.cli import app
-from gcs2s3.emulators import S3_SERVERS, running_emulators
+from gcs2s3.emulators import S3_SERVERS, running_emulators, start_moto
 
 _counter = itertools.count()
 
@@ -26,6 +26,25 @@ def emulators(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """fake-gcs-server plus one S3 server; every storage test runs once against each S3 server."""
     with running_emulators(s3_server=request.param) as env:
         yield {**env, "s3_server": request.param}
+
+
+AWS_SERVICES = ("SNS", "SQS", "ECS", "SCHEDULER", "IAM", "EVENTS")
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A moto server for the AWS services other than S3, reached with AWS_ENDPOINT_URL_<SERVICE> (the
+    S3 server under test stays where AWS_ENDPOINT_URL points)."""
+    server = start_moto(tmp_path_factory.mktemp("moto-aws"))
+    env = {f"AWS_ENDPOINT_URL_{name}": server.url for name in AWS_SERVICES}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "emulator"))
+        patch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "emulator"))
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        yield env
+    server.stop()
 
 
 @dataclass

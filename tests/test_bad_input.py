@@ -68,3 +68,10 @@ def test_access_denied(world: World, emulators: dict[str, str], side: str) -> No
         line = refused(world, world.ini(), env={variable: proxy.url})
     assert "access denied" in line
     assert_nothing_written(world)
+
+
+def test_a_key_from_the_environment_is_checked_and_never_printed(world: World) -> None:
+    world.put("a.txt", b"a")
+    env = {"GCS2S3_GCS_KEY_JSON": json.dumps({"type": "service_account", "private_key": SECRET, "client_email": "x"})}
+    assert "GCS2S3_GCS_KEY_JSON is not a service-account key" in refused(world, world.ini(), env=env)
+    assert_nothing_written(world)

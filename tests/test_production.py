@@ -7,7 +7,6 @@ import json
 import logging
 import socketserver
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -17,24 +16,9 @@ import pytest
 from conftest import World, cli
 from test_sync import sync_json
 
-from gcs2s3.emulators import start_moto
 from gcs2s3.metrics import emf_line
 from gcs2s3.models import Action, Kind, Outcome, Plan, SourceObject
 from gcs2s3.progress import ProgressReporter
-
-AWS_SERVICES = ("SNS", "SQS", "ECS", "SCHEDULER", "IAM", "EVENTS")
-
-
-@pytest.fixture(scope="module")
-def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A moto server for the AWS services other than S3 (reached with AWS_ENDPOINT_URL_<SERVICE>)."""
-    server = start_moto(tmp_path_factory.mktemp("moto-aws"))
-    env = {f"AWS_ENDPOINT_URL_{name}": server.url for name in AWS_SERVICES}
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        yield env
-    server.stop()
 
 
 def topic_with_queue(name: str) -> tuple[str, str]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import requests
 import requests.adapters
@@ -56,21 +57,34 @@ def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
 
 
+KEY_JSON_ENV = "GCS2S3_GCS_KEY_JSON"  # the key itself, e.g. from Secrets Manager; wins over gcs_key_file
+
+
 def _credentials(key_file: Path | None) -> service_account.Credentials | None:
+    key_json = os.environ.get(KEY_JSON_ENV, "").strip()
+    if key_json:
+        return _from_info(lambda: json.loads(key_json), f"the environment variable {KEY_JSON_ENV}")
     if key_file is None:
         return None
     try:
-        info = json.loads(key_file.read_text(encoding="utf-8"))
-        return service_account.Credentials.from_service_account_info(info)
+        key_file.stat()
     except FileNotFoundError:
         raise ConfigError(f"gcs_key_file {key_file} not found: put the service-account key there") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"gcs_key_file {key_file} cannot be read: {exc.strerror or exc}") from None
+    return _from_info(lambda: json.loads(key_file.read_text(encoding="utf-8")), f"gcs_key_file {key_file}")
+
+
+def _from_info(read: Callable[[], Any], where: str) -> service_account.Credentials:
+    try:
+        return service_account.Credentials.from_service_account_info(read())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
     except (ValueError, KeyError, TypeError, AttributeError):
         # Deliberately no detail: the parser's message may quote the key's contents.
         raise ConfigError(
-            f"gcs_key_file {key_file} is not a service-account key (JSON with type, client_email and "
-            "private_key): download a new key for the service account"
+            f"{where} is not a service-account key (JSON with type, client_email and private_key): download "
+            "a new key for the service account"
         ) from None
 
 
