@@ -9,12 +9,13 @@ FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-# Every dependency from a binary wheel (libvips comes inside pyvips-binary): nothing is compiled, and
-# the final stage gets the finished virtual environment only.
+# Every dependency from a binary wheel (libvips comes inside pyvips-binary), but pyvips itself, which is
+# published as source only and builds as pure Python: nothing is compiled, and the final stage gets
+# the finished virtual environment only.
 RUN python -m venv /opt/gcs2s3 \
  && /opt/gcs2s3/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/gcs2s3/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
- && /opt/gcs2s3/bin/pip install --no-cache-dir --only-binary=:all: /wheels/*.whl
+ && /opt/gcs2s3/bin/pip install --no-cache-dir --only-binary=:all: --no-binary=pyvips /wheels/*.whl
 
 FROM python:3.12-slim
 RUN useradd --system --uid 10001 --create-home --home-dir /home/gcs2s3 gcs2s3 \
