@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from gcs2s3.budget import release_large_buffers_to_the_os
-from gcs2s3.config import Settings, load_settings
+from gcs2s3.config import Settings, load_settings, with_shard
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.logs import setup_logging
 from gcs2s3.metrics import emit_metrics
@@ -43,6 +43,11 @@ LevelOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
 DeepOpt = Annotated[bool, typer.Option("--deep-verify", help="Also re-read every written body and hash it.")]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option("--shard", envvar="GCS2S3_SHARD",
+                 help="Do only shard i of N (i/N, from 0): N tasks with i = 0..N-1 together do one whole run."),
+]
 
 
 def _stores(settings: Settings) -> tuple[GcsSource, S3Target]:
@@ -106,11 +111,11 @@ def _notifying(settings: Settings, command: str) -> Iterator[None]:
 
 
 def _sync(command: str, config: Path, dev_level: str | None, dry_run: bool, deep_verify: bool,
-          as_json: bool, debug: bool) -> None:
+          as_json: bool, debug: bool, shard: str | None) -> None:
     setup_logging(debug)
 
     def body() -> int:
-        settings = load_settings(config, dev_level)
+        settings = with_shard(load_settings(config, dev_level), shard)
         setup_logging(debug, settings.dev_level)
         source, target = _stores(settings)
         started = datetime.now(UTC)
@@ -139,9 +144,10 @@ def sync(
     deep_verify: DeepOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
+    shard: ShardOpt = None,
 ) -> None:
     """Copy new and changed objects: archive first, then the primary target, each verified."""
-    _sync("sync", config, dev_level, dry_run, deep_verify, as_json, debug)
+    _sync("sync", config, dev_level, dry_run, deep_verify, as_json, debug, shard)
 
 
 @app.command()
@@ -150,9 +156,10 @@ def plan(
     dev_level: LevelOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
+    shard: ShardOpt = None,
 ) -> None:
     """Show what sync would do; nothing is written."""
-    _sync("plan", config, dev_level, True, False, as_json, debug)
+    _sync("plan", config, dev_level, True, False, as_json, debug, shard)
 
 
 @app.command()

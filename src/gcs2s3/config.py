@@ -25,6 +25,7 @@ from pydantic import (
 
 from gcs2s3.errors import ConfigError
 from gcs2s3.keys import RESERVED_SEGMENT, KeyRules
+from gcs2s3.shards import Shard
 
 DEV_LEVEL_ENV = "DevLevel"
 SECRET_ENV = {
@@ -107,6 +108,8 @@ class Settings(BaseModel):
     notify_on: Literal["failure", "always"] = "failure"
     # Where the run report goes in the archive bucket (<report_prefix><run start UTC>.json); blank = not kept.
     report_prefix: str = ""
+    # This task's part of the work, "i/N" (usually from --shard or GCS2S3_SHARD); blank = all of it.
+    shard: str = ""
     # Tuning (optional, documented in the template as comments). Object data held in memory at once
     # never exceeds max_buffer_mb, whatever the number of workers or the object sizes.
     workers: int = Field(default=8, ge=1, le=64)
@@ -178,6 +181,8 @@ class Settings(BaseModel):
                 "such as s3_prefix = media/ and archive_prefix = archive/"
             )
         parse_thumbnail_sizes(self.thumbnail_sizes)
+        if self.shard:
+            Shard.parse(self.shard)
         if self.report_prefix:
             _check_report_prefix(self)
         if self.notify_sns_topic_arn and not re.match(r"^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$",
@@ -194,6 +199,10 @@ class Settings(BaseModel):
     @property
     def posts_to_wordpress(self) -> bool:
         return bool(self.wordpress_url)
+
+    @property
+    def shard_spec(self) -> Shard | None:
+        return Shard.parse(self.shard) if self.shard else None
 
 
 def _check_report_prefix(settings: Settings) -> None:
@@ -270,6 +279,16 @@ def _format_validation(exc: ValidationError) -> str:
             message = "missing; it has no default"
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
+
+
+def with_shard(settings: Settings, shard: str | None) -> Settings:
+    """The settings with `shard` (from the command line) in place of the file's."""
+    if not shard:
+        return settings
+    try:
+        return settings.model_validate({**settings.model_dump(), "shard": shard})
+    except ValidationError as exc:
+        raise ConfigError(f"--shard: {_format_validation(exc)}") from None
 
 
 def load_settings(config_path: Path, dev_level: str | None = None) -> Settings:

@@ -9,11 +9,12 @@ derived files its key already has in the primary target (to be replaced or remov
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from gcs2s3.errors import ConfigError
 from gcs2s3.keys import KeyRules, find_collisions, find_thumbnail_claims, refusal_reason, relative_name
 from gcs2s3.models import Action, Kind, Plan, Refusal, SourceObject, TargetObject
+from gcs2s3.shards import Shard
 
 META_MD5 = "source-md5"
 META_CRC32C = "source-crc32c"
@@ -105,25 +106,33 @@ def _with(action: Action, kind: Kind, reason: str, target: TargetObject | None) 
 
 
 def build_plan(
-    rules: KeyRules, sources: Iterable[SourceObject], targets: Iterable[TargetObject], *, thumbnails: bool = False
+    rules: KeyRules,
+    sources: Iterable[SourceObject],
+    targets: Iterable[TargetObject],
+    *,
+    thumbnails: bool = False,
+    shard: Shard | None = None,
 ) -> Plan:
-    """Decide what to do with every source object. Raises CollisionError (or ThumbnailCollisionError)
-    before deciding anything."""
+    """Decide what to do with every source object (with `shard`, only with its own: every name is still
+    checked for collisions). Raises CollisionError (or ThumbnailCollisionError) before deciding anything."""
+    mine = shard.owns if shard is not None else (lambda name: True)
     plan = Plan()
     mapped: list[tuple[bytes, SourceObject, str, str]] = []
     for source in sources:
         if is_placeholder(source):
-            plan.placeholders += 1
+            plan.placeholders += mine(source.name)
             continue
         rel = relative_name(source.name, rules.path)
         if not rel:
-            plan.refused.append(Refusal(source.name, "name equals `path` itself; set path to its folder"))
+            if mine(source.name):
+                plan.refused.append(Refusal(source.name, "name equals `path` itself; set path to its folder"))
             continue
         dest = rules.dest_key(rel)
         archive = rules.archive_key(dest, source.created)
         reason = refusal_reason(rel, dest, archive)
         if reason:
-            plan.refused.append(Refusal(source.name, reason))
+            if mine(source.name):
+                plan.refused.append(Refusal(source.name, reason))
             continue
         mapped.append((dest.encode("utf-8"), source, dest, archive))
 
@@ -134,23 +143,32 @@ def build_plan(
     derived: dict[str, list[str]] = {}
     if thumbnails:
         derived = _derived_in_target(mapped, target_list)
-        plan.derived_in_target = sum(map(len, derived.values()))
 
     mapped.sort(key=lambda item: item[0])
     listed = sorted(((t.key.encode("utf-8"), t) for t in target_list), key=lambda item: item[0])
+    derived_keys = {key for keys in derived.values() for key in keys}
     i = 0
     for key_bytes, source, dest, archive in mapped:
         while i < len(listed) and listed[i][0] < key_bytes:
-            plan.target_only += 1
+            plan.target_only += _target_only(listed[i][1].key, derived_keys, mine)
             i += 1
         target = None
         if i < len(listed) and listed[i][0] == key_bytes:
             target = listed[i][1]
             i += 1
+        if not mine(source.name):
+            continue
         kind, reason = decide(source, target)
-        plan.actions.append(Action(kind, source, dest, archive, reason, target, tuple(sorted(derived.get(dest, ())))))
-    plan.target_only += len(listed) - i - plan.derived_in_target
+        own_derived = tuple(sorted(derived.get(dest, ())))
+        plan.derived_in_target += len(own_derived)
+        plan.actions.append(Action(kind, source, dest, archive, reason, target, own_derived))
+    plan.target_only += sum(_target_only(t.key, derived_keys, mine) for _, t in listed[i:])
     return plan
+
+
+def _target_only(key: str, derived: set[str], mine: Callable[[str], bool]) -> int:
+    """1 when `key` counts as target-only for this shard (a derived file is counted with its image)."""
+    return int(key not in derived and mine(key))
 
 
 def _derived_in_target(

@@ -67,6 +67,8 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
         "seconds": round(result.seconds, 3),
         "exit_code": result.exit_code,
     }
+    if settings.shard:
+        report["shard"] = settings.shard_spec.label if settings.shard_spec else settings.shard
     if result.stopped_by:
         report["stopped_by"] = result.stopped_by
     if settings.posts_to_wordpress:
@@ -120,9 +122,11 @@ def verify_report(settings: Settings, result: VerifyResult, seconds: float) -> d
 
 
 def store_report(settings: Settings, target: TargetStore, report: dict[str, Any], started: datetime) -> str:
-    """Write the report to `<report_prefix><run start, UTC>[-<command>].json` in the archive bucket;
+    """Write the report to `<report_prefix><run start, UTC>[-<command>][-shard-i-of-N].json` in the archive bucket;
     returns its s3:// location."""
     suffix = "" if report["command"] == "sync" else f"-{report['command']}"
+    if settings.shard_spec:  # the shards of one tick start in the same second
+        suffix += f"-shard-{settings.shard_spec.index}-of-{settings.shard_spec.count}"
     key = f"{settings.report_prefix}{started.strftime(ARCHIVE_TIME_FORMAT)}{suffix}.json"
     put_document(target, settings.archive_bucket, key, json.dumps(report, indent=2, ensure_ascii=False).encode())
     return f"s3://{settings.archive_bucket}/{key}"

@@ -22,14 +22,16 @@ from gcs2s3.hashes import BodyHasher
 from gcs2s3.keys import RESERVED_SEGMENT
 from gcs2s3.models import SourceObject, TargetObject
 from gcs2s3.plan import identity_metadata
+from gcs2s3.shards import Shard
 from gcs2s3.stores.base import TargetStore
 
 log = logging.getLogger(__name__)
 STATE_FORMAT = 1
 
 
-def state_key(s3_prefix: str) -> str:
-    return f"{s3_prefix}{RESERVED_SEGMENT}/state.json.gz"
+def state_key(s3_prefix: str, shard: Shard | None = None) -> str:
+    """Where the cache lives; each shard of a sharded sync has its own."""
+    return f"{s3_prefix}{RESERVED_SEGMENT}/state{shard.file_suffix if shard else ''}.json.gz"
 
 
 @dataclass(frozen=True, slots=True)

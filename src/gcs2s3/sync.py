@@ -65,9 +65,10 @@ def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore
     cache when it knows the listed object, otherwise with one HEAD each (in parallel)."""
     rules = settings.key_rules
     with ThreadPoolExecutor(max_workers=2) as pool:
-        cache = pool.submit(load_state, target, settings.s3_bucket, state_key(settings.s3_prefix))
+        cache = pool.submit(load_state, target, settings.s3_bucket, state_key(settings.s3_prefix, settings.shard_spec))
         targets = in_background(pool, primary_listing(settings, target))
-        plan = build_plan(rules, source_listing(settings, source_store), targets, thumbnails=settings.thumbnails)
+        plan = build_plan(rules, source_listing(settings, source_store), targets, thumbnails=settings.thumbnails,
+                          shard=settings.shard_spec)
         state = cache.result()
     heads: list[int] = []
     for index, action in enumerate(plan.actions):
@@ -104,7 +105,7 @@ def next_state(plan: Plan, outcomes: list[Outcome]) -> StateCache:
 def _save_state(settings: Settings, target: TargetStore, old: StateCache, new: StateCache) -> None:
     if new.entries == old.entries:
         return
-    key = state_key(settings.s3_prefix)
+    key = state_key(settings.s3_prefix, settings.shard_spec)
     try:
         save_state(target, settings.s3_bucket, key, new)
     except Gcs2s3Error as exc:
@@ -140,7 +141,7 @@ def run_sync(
         # One cheap request, so that a missing or forbidden archive bucket is a settings error
         # (exit 2, nothing written) rather than one failure per object.
         probe_archive(settings, target)
-        result.aborted_uploads = abort_open_uploads(settings, target)
+        result.aborted_uploads = abort_open_uploads(settings, target, plan)
         executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome, stop=stop)
         result.outcomes = executor.run(todo)
         result.not_started = executor.not_started
@@ -159,7 +160,7 @@ def _open_ledger(settings: Settings, target: TargetStore, plan: Plan) -> Ledger:
     """The posting ledger. On the first run with posting on, the images already delivered are recorded
     as predating it, and the ledger is written before anything is delivered: from then on an image
     flagged on the object but missing from the ledger is known to be a killed run's."""
-    ledger = load_ledger(target, settings.s3_bucket, ledger_key(settings.s3_prefix))
+    ledger = load_ledger(target, settings.s3_bucket, ledger_key(settings.s3_prefix, settings.shard_spec))
     if not ledger.exists:
         posting_jobs(settings, plan, [], ledger, target)  # records the unchanged images as predating
         _save_ledger(settings, target, ledger)
@@ -185,7 +186,7 @@ def _post(
 def _save_ledger(settings: Settings, target: TargetStore, ledger: Ledger) -> None:
     if not ledger.changed:
         return
-    key = ledger_key(settings.s3_prefix)
+    key = ledger_key(settings.s3_prefix, settings.shard_spec)
     try:
         save_ledger(target, settings.s3_bucket, key, ledger)
     except Gcs2s3Error as exc:
@@ -193,17 +194,31 @@ def _save_ledger(settings: Settings, target: TargetStore, ledger: Ledger) -> Non
                     settings.s3_bucket, key, exc)
 
 
-def abort_open_uploads(settings: Settings, target: TargetStore) -> int:
+def _own_keys(settings: Settings, plan: Plan) -> set[str]:
+    rules = settings.key_rules
+    keys: set[str] = set()
+    for action in plan.actions:
+        keys.update((action.dest_key, action.archive_key,
+                     rules.archive_key(action.dest_key, action.source.created, action.source.generation)))
+    return keys
+
+
+def abort_open_uploads(settings: Settings, target: TargetStore, plan: Plan) -> int:
     """Abort the multipart uploads left open under our two prefixes (by a run that was killed).
 
     Called before this run writes anything, so every open upload found belongs to an earlier run; two
-    runs against the same targets at once are not supported.
+    runs against the same targets at once are not supported. A shard aborts only the uploads of its
+    own keys (the other shards may be writing theirs right now); uploads of keys whose source is gone
+    are left to the bucket's AbortIncompleteMultipartUpload lifecycle rule.
     """
     places = {(settings.archive_bucket, settings.archive_prefix), (settings.s3_bucket, settings.s3_prefix)}
+    own = _own_keys(settings, plan) if settings.shard_spec else None
     aborted = 0
     for bucket, prefix in sorted(places):
         try:
             for key, upload_id in target.open_uploads(bucket, prefix):
+                if own is not None and key not in own:
+                    continue
                 target.abort_multipart(bucket, key, upload_id)
                 log.info("aborted a multipart upload left open by an earlier run: s3://%s/%s", bucket, key,
                          extra={"key": key})

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.keys import RESERVED_SEGMENT
+from gcs2s3.shards import Shard
 from gcs2s3.state import put_document
 from gcs2s3.stores.base import TargetStore
 
@@ -33,8 +34,9 @@ LEDGER_FORMAT = 1
 POSTED, PENDING, PREDATES = "posted", "pending", "predates"
 
 
-def ledger_key(s3_prefix: str) -> str:
-    return f"{s3_prefix}{RESERVED_SEGMENT}/wordpress.json.gz"
+def ledger_key(s3_prefix: str, shard: Shard | None = None) -> str:
+    """Where the ledger lives; each shard of a sharded sync has its own."""
+    return f"{s3_prefix}{RESERVED_SEGMENT}/wordpress{shard.file_suffix if shard else ''}.json.gz"
 
 
 @dataclass(frozen=True, slots=True)
