@@ -26,7 +26,7 @@ from gcs2s3.report import render, store_report, sync_report, verify_report
 from gcs2s3.stopping import StopFlag, stop_on_signals
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
-from gcs2s3.sync import run_sync
+from gcs2s3.sync import Engine, run_sync
 from gcs2s3.verify import run_verify
 
 log = logging.getLogger("gcs2s3")
@@ -43,6 +43,14 @@ LevelOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
 DeepOpt = Annotated[bool, typer.Option("--deep-verify", help="Also re-read every written body and hash it.")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--dask-scheduler", help="Run the listing and the copying on this Dask scheduler (tcp://HOST:PORT)."),
+]
+ClusterOpt = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="Run the listing and the copying on a local Dask cluster of N processes."),
+]
 ShardOpt = Annotated[
     str | None,
     typer.Option("--shard", envvar="GCS2S3_SHARD",
@@ -110,8 +118,22 @@ def _notifying(settings: Settings, command: str) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def _engine(scheduler: str | None, workers: int | None, config: Path, settings: Settings) -> Iterator[Engine | None]:
+    """The Dask engine when asked for (--dask-scheduler / --workers), else None (this process)."""
+    if not scheduler and not workers:
+        yield None
+        return
+    from gcs2s3.cluster import DaskEngine, SettingsRef, dask_client
+
+    with dask_client(scheduler, workers) as client:
+        ref = SettingsRef(str(config.resolve()), settings.dev_level, settings.shard or None)
+        yield DaskEngine(client, ref, ranges=4 * max(1, len(client.scheduler_info().get("workers", {}))))
+
+
 def _sync(command: str, config: Path, dev_level: str | None, dry_run: bool, deep_verify: bool,
-          as_json: bool, debug: bool, shard: str | None) -> None:
+          as_json: bool, debug: bool, shard: str | None, scheduler: str | None = None,
+          cluster_workers: int | None = None) -> None:
     setup_logging(debug)
 
     def body() -> int:
@@ -120,15 +142,17 @@ def _sync(command: str, config: Path, dev_level: str | None, dry_run: bool, deep
         source, target = _stores(settings)
         started = datetime.now(UTC)
         if dry_run:
-            result = run_sync(settings, source, target, dry_run=True)
+            with _engine(scheduler, cluster_workers, config, settings) as engine:
+                result = run_sync(settings, source, target, dry_run=True, engine=engine)
             report = sync_report(command, settings, result)
             _emit(report, as_json)
             return int(report["exit_code"])
         progress = ProgressReporter(interactive=sys.stderr.isatty() and not as_json)
-        with _notifying(settings, command), stop_on_signals(StopFlag()) as stop:
+        with _notifying(settings, command), stop_on_signals(StopFlag()) as stop, \
+                _engine(scheduler, cluster_workers, config, settings) as engine:
             try:
                 result = run_sync(settings, source, target, deep_verify=deep_verify, stop=stop,
-                                  on_plan=progress.planned, on_outcome=progress.done)
+                                  on_plan=progress.planned, on_outcome=progress.done, engine=engine)
             finally:
                 progress.close()
         return _finish(settings, target, sync_report(command, settings, result), started, as_json)
@@ -145,9 +169,11 @@ def sync(
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     shard: ShardOpt = None,
+    dask_scheduler: SchedulerOpt = None,
+    workers: ClusterOpt = None,
 ) -> None:
     """Copy new and changed objects: archive first, then the primary target, each verified."""
-    _sync("sync", config, dev_level, dry_run, deep_verify, as_json, debug, shard)
+    _sync("sync", config, dev_level, dry_run, deep_verify, as_json, debug, shard, dask_scheduler, workers)
 
 
 @app.command()
@@ -157,9 +183,11 @@ def plan(
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
     shard: ShardOpt = None,
+    dask_scheduler: SchedulerOpt = None,
+    workers: ClusterOpt = None,
 ) -> None:
     """Show what sync would do; nothing is written."""
-    _sync("plan", config, dev_level, True, False, as_json, debug, shard)
+    _sync("plan", config, dev_level, True, False, as_json, debug, shard, dask_scheduler, workers)
 
 
 @app.command()

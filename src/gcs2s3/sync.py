@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gcs2s3.config import Settings
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.execute import Executor
 from gcs2s3.listings import in_background, primary_listing, probe_archive, source_listing
-from gcs2s3.models import Action, Kind, Outcome, Plan, is_md5_etag
+from gcs2s3.models import Action, Kind, Outcome, Plan, SourceObject, TargetObject, is_md5_etag
 from gcs2s3.plan import build_plan, resolve
 from gcs2s3.stages.wordpress import Poster, PostOutcome, posting_jobs
 from gcs2s3.stages.wordpress_ledger import Ledger, ledger_key, load_ledger, save_ledger
@@ -60,15 +61,45 @@ class SyncResult:
         return 1 if self.failed or self.plan.refused or self.stopped_by or self.unsized or self.unposted else 0
 
 
-def make_plan(settings: Settings, source_store: SourceStore, target: TargetStore) -> tuple[Plan, StateCache]:
+class Engine(Protocol):
+    """Where the listing and the copying run: this process (LocalEngine) or a Dask cluster (cluster.py)."""
+
+    def listings(
+        self, settings: Settings, source_store: SourceStore, target: TargetStore, pool: ThreadPoolExecutor
+    ) -> tuple[Iterable[SourceObject], Iterable[TargetObject]]: ...
+
+    def deliver(
+        self, settings: Settings, source_store: SourceStore, target: TargetStore, todo: list[Action], *,
+        deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
+    ) -> tuple[list[Outcome], int]: ...
+
+
+class LocalEngine:
+    """Both listings at once in this process (each walking its folders in parallel), then the Executor."""
+
+    def listings(
+        self, settings: Settings, source_store: SourceStore, target: TargetStore, pool: ThreadPoolExecutor
+    ) -> tuple[Iterable[SourceObject], Iterable[TargetObject]]:
+        return source_listing(settings, source_store), in_background(pool, primary_listing(settings, target))
+
+    def deliver(
+        self, settings: Settings, source_store: SourceStore, target: TargetStore, todo: list[Action], *,
+        deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
+    ) -> tuple[list[Outcome], int]:
+        executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome, stop=stop)
+        return executor.run(todo), executor.not_started
+
+
+def make_plan(
+    settings: Settings, source_store: SourceStore, target: TargetStore, engine: Engine | None = None
+) -> tuple[Plan, StateCache]:
     """List both sides (and read the state cache) at once and plan, then settle CHECK actions: from the
     cache when it knows the listed object, otherwise with one HEAD each (in parallel)."""
     rules = settings.key_rules
     with ThreadPoolExecutor(max_workers=2) as pool:
         cache = pool.submit(load_state, target, settings.s3_bucket, state_key(settings.s3_prefix, settings.shard_spec))
-        targets = in_background(pool, primary_listing(settings, target))
-        plan = build_plan(rules, source_listing(settings, source_store), targets, thumbnails=settings.thumbnails,
-                          shard=settings.shard_spec)
+        sources, targets = (engine or LocalEngine()).listings(settings, source_store, target, pool)
+        plan = build_plan(rules, sources, targets, thumbnails=settings.thumbnails, shard=settings.shard_spec)
         state = cache.result()
     heads: list[int] = []
     for index, action in enumerate(plan.actions):
@@ -123,10 +154,12 @@ def run_sync(
     on_outcome: Callable[[Outcome], None] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     stop: StopFlag | None = None,
+    engine: Engine | None = None,
 ) -> SyncResult:
     started = time.monotonic()
     stop = stop or StopFlag()
-    plan, state = make_plan(settings, source_store, target)
+    engine = engine or LocalEngine()
+    plan, state = make_plan(settings, source_store, target, engine)
     result = SyncResult(plan=plan, dry_run=dry_run)
     todo = plan.of_kind(Kind.NEW, Kind.CHANGED)
     log.info(
@@ -142,9 +175,9 @@ def run_sync(
         # (exit 2, nothing written) rather than one failure per object.
         probe_archive(settings, target)
         result.aborted_uploads = abort_open_uploads(settings, target, plan)
-        executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome, stop=stop)
-        result.outcomes = executor.run(todo)
-        result.not_started = executor.not_started
+        result.outcomes, result.not_started = engine.deliver(
+            settings, source_store, target, todo, deep_verify=deep_verify, on_outcome=on_outcome, stop=stop
+        )
     if ledger is not None:
         posting_started = time.monotonic()
         result.posts = _post(settings, target, plan, result.outcomes, ledger, stop)

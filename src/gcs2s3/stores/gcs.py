@@ -88,6 +88,17 @@ def _from_info(read: Callable[[], Any], where: str) -> service_account.Credentia
         ) from None
 
 
+def _source_object(blob: storage.Blob) -> SourceObject:
+    return SourceObject(
+        name=blob.name,
+        size=int(blob.size or 0),
+        md5=base64.b64decode(blob.md5_hash).hex() if blob.md5_hash else None,
+        crc32c=blob.crc32c or "",
+        generation=int(blob.generation or 0),
+        created=_created(blob),
+    )
+
+
 class GcsSource:
     """The GCS bucket the data team drops files into."""
 
@@ -114,22 +125,21 @@ class GcsSource:
         return fanout_list(self._list_level, prefix)
 
     @_translated("listing")
+    def list_range(self, prefix: str, start: str, end: str | None) -> list[SourceObject]:
+        """The objects under `prefix` whose name below it lies in [start, end) (end None: no bound)."""
+        pages = self._client.list_blobs(
+            self.bucket, prefix=prefix or None, start_offset=(prefix + start) or None,
+            end_offset=prefix + end if end is not None else None, fields=_LIST_FIELDS, page_size=1000,
+        )
+        return [_source_object(blob) for blob in pages]
+
+    @_translated("listing")
     def _list_level(self, prefix: str, delimited: bool) -> tuple[list[SourceObject], list[str]]:
         pages = self._client.list_blobs(
             self.bucket, prefix=prefix or None, delimiter="/" if delimited else None, fields=_LIST_FIELDS,
             page_size=1000,
         )
-        items = [
-            SourceObject(
-                name=blob.name,
-                size=int(blob.size or 0),
-                md5=base64.b64decode(blob.md5_hash).hex() if blob.md5_hash else None,
-                crc32c=blob.crc32c or "",
-                generation=int(blob.generation or 0),
-                created=_created(blob),
-            )
-            for blob in pages
-        ]
+        items = [_source_object(blob) for blob in pages]
         return items, sorted(pages.prefixes) if delimited else []
 
     @_translated("read")

@@ -123,6 +123,23 @@ class S3Target:
         return items, prefixes
 
     @_translated("listing")
+    def list_range(self, bucket: str, prefix: str, start: str, end: str | None) -> list[TargetObject]:
+        """The keys under `prefix` whose part below it lies in [start, end) (end None: no bound)."""
+        low, high = prefix + start, (prefix + end if end is not None else None)
+        args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        if start:  # StartAfter is exclusive: start just before `low`, drop what precedes it
+            args["StartAfter"] = low[:-1] + chr(ord(low[-1]) - 1) + "\U0010ffff" if ord(low[-1]) else low[:-1]
+        items: list[TargetObject] = []
+        for page in self._client.get_paginator("list_objects_v2").paginate(**args):
+            for item in page.get("Contents", ()):
+                key = item["Key"]
+                if high is not None and key >= high:
+                    return items
+                if key >= low:
+                    items.append(TargetObject(key=key, size=item["Size"], etag=item["ETag"].strip('"')))
+        return items
+
+    @_translated("listing")
     def probe(self, bucket: str, prefix: str) -> None:
         """One cheap request that fails (not found / access denied) when the bucket cannot be listed."""
         self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)

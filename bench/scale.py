@@ -1,0 +1,138 @@
+"""Scale-out benchmark: one process vs 2 shards vs a Dask LocalCluster of 2 workers.
+
+    python bench/scale.py [--plan-objects 200000] [--copy-objects 20000]
+
+Local emulators (fake-gcs-server, moto). Two measurements, each for the three ways to run:
+- planning: `gcs2s3 plan` of --plan-objects objects present on both sides (list both sides, decide);
+- copying: `gcs2s3 sync` of --copy-objects new 1 KB objects into fresh buckets.
+Wall time and peak RSS of every process (for the cluster: the client and each worker). On the 2-core
+development machine the emulators themselves are single processes sharing those two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from google.cloud import storage
+
+from gcs2s3.emulators import running_emulators
+
+INI = """[DEFAULT]
+aws_region = us-east-1
+[Stage]
+gcs_bucket = {source}
+s3_bucket = {primary}
+archive_bucket = {archive}
+workers = 8
+"""
+
+
+def fill(source: str, primary: str | None, count: int) -> None:
+    """`count` 1 KB objects in GCS (and, with `primary`, the same in S3: an up-to-date target)."""
+    gcs = storage.Client(project="bench").bucket(source)
+    s3 = boto3.client("s3", config=Config(max_pool_connections=16))
+    body = b"x" * 1024
+
+    def put(i: int) -> None:
+        name = f"d{i % 100:02d}/f{i:07d}.txt"
+        gcs.blob(name).upload_from_string(body)
+        if primary:
+            s3.put_object(Bucket=primary, Key=name, Body=body)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, range(count)))
+
+
+def run(command: list[str]) -> tuple[float, int, int]:
+    """(wall s, exit code, peak RSS KiB) of one process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    return time.perf_counter() - started, os.waitstatus_to_exitcode(status), usage.ru_maxrss
+
+
+def cli(config: Path, verb: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "gcs2s3", verb, "--config", str(config), "--dev-level", "Stage", *extra]
+
+
+def shards(config: Path, verb: str) -> tuple[float, int, list[int]]:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda i: run(cli(config, verb, "--shard", f"{i}/2")), range(2)))
+    return time.perf_counter() - started, max(code for _, code, _ in results), [rss for *_, rss in results]
+
+
+def cluster(config: Path, verb: str) -> tuple[float, int, list[int]]:
+    """The same CLI with --workers 2: the client's peak RSS, then each worker's (which it logs)."""
+    with tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(cli(config, verb, "--workers", "2"), stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        err.seek(0)
+        found = re.search(r"Dask workers' peak RSS MiB: ([\d, ]+)", err.read())
+    workers = [int(v) * 1024 for v in found[1].split(",")] if found else []
+    return wall, os.waitstatus_to_exitcode(status), [usage.ru_maxrss, *workers]
+
+
+def buckets(tag: str) -> tuple[str, str, str]:
+    names = (f"src-{tag}", f"dst-{tag}", f"arc-{tag}")
+    storage.Client(project="bench").create_bucket(names[0])
+    for name in names[1:]:
+        boto3.client("s3").create_bucket(Bucket=name)
+    return names
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plan-objects", type=int, default=200_000)
+    parser.add_argument("--copy-objects", type=int, default=20_000)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="gcs2s3-scale-") as tmp, running_emulators():
+        folder = Path(tmp)
+        source, primary, archive = buckets("plan")
+        print(f"filling {args.plan_objects:,} objects on both sides ...", file=sys.stderr)
+        fill(source, primary, args.plan_objects)
+        config = folder / "plan.ini"
+        config.write_text(INI.format(source=source, primary=primary, archive=archive))
+        wall, code, rss = run(cli(config, "plan"))
+        rows.append(("plan", args.plan_objects, "1 process", wall, code, [rss]))
+        rows.append(("plan", args.plan_objects, "2 shards", *shards(config, "plan")))
+        rows.append(("plan", args.plan_objects, "LocalCluster(2)", *cluster(config, "plan")))
+
+        print(f"filling {args.copy_objects:,} objects to copy ...", file=sys.stderr)
+        source = buckets("copy")[0]
+        fill(source, None, args.copy_objects)
+        for label, how in (("1 process", None), ("2 shards", shards), ("LocalCluster(2)", cluster)):
+            tag = re.sub("[^a-z0-9]+", "", label.lower())
+            _, primary, archive = (source, *buckets(f"copy-{tag}")[1:])
+            config = folder / f"copy-{tag}.ini"
+            config.write_text(INI.format(source=source, primary=primary, archive=archive))
+            if how is None:
+                wall, code, rss = run(cli(config, "sync"))
+                rows.append(("sync", args.copy_objects, label, wall, code, [rss]))
+            else:
+                rows.append(("sync", args.copy_objects, label, *how(config, "sync")))
+    print("| work | objects | how | wall s | objects/s | exit | peak RSS MiB per process |")
+    print("|---|---:|---|---:|---:|---:|---|")
+    for work, count, label, wall, code, rss in rows:
+        print(f"| {work} | {count:,} | {label} | {wall:.1f} | {count / wall:,.0f} | {code} | "
+              f"{', '.join(str(r // 1024) for r in rss)} |")
+    print(f"\nbench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""One sync on a Dask cluster (dask.distributed), for a migration too big for one machine.
+
+- Listing: the name space below `path` (and below `s3_prefix`) is cut into ranges at fixed
+  boundaries; each range of each side is listed by a task on a worker (GCS `startOffset`/`endOffset`,
+  S3 `StartAfter`). The ranges partition every possible name, so the union of the tasks' listings is
+  the whole listing, whatever the names and whatever flattening does to their order.
+- Planning stays on the client: the same pure `build_plan` over both gathered listings, so collisions
+  between names of different ranges are still refused.
+- Copying: the new and changed actions go to the workers in chunks; each chunk is delivered by a
+  worker's own Executor, exactly as one process would (archive first, verified writes, thumbnails).
+- What a task carries is a `SettingsRef` (the settings file, the level and the shard) and the listed
+  objects: each worker loads the settings and makes its own GCS and S3 clients from its own
+  environment, so no credential ever travels inside a task.
+- A worker lost mid-run: Dask runs its tasks again elsewhere. Delivery is idempotent (an archive entry
+  already written is found and reused, thumbnails and primary copies are rewritten whole), so the
+  outcome equals the single-process run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gcs2s3.config import Settings, load_settings, with_shard
+from gcs2s3.errors import ConfigError
+from gcs2s3.execute import Executor
+from gcs2s3.models import Action, Outcome, SourceObject, TargetObject
+from gcs2s3.stopping import StopFlag
+from gcs2s3.stores.base import SourceStore, TargetStore
+from gcs2s3.stores.gcs import GcsSource
+from gcs2s3.stores.s3 import S3Target
+
+log = logging.getLogger(__name__)
+# Range boundaries (on the part of a name below the prefix): digits, upper and lower case letters cut
+# evenly. Names are compared as the stores compare them (by code point / UTF-8 bytes).
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+CHUNK_ACTIONS = 64  # actions per delivery task
+
+
+def name_ranges(count: int) -> list[tuple[str, str | None]]:
+    """`count` ranges [start, end) that together cover every string exactly once."""
+    count = max(1, min(count, len(_ALPHABET)))
+    cuts = [_ALPHABET[round(i * len(_ALPHABET) / count)] for i in range(1, count)]
+    bounds: list[str] = ["", *cuts]
+    return [(bounds[i], bounds[i + 1] if i + 1 < len(bounds) else None) for i in range(len(bounds))]
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsRef:
+    """What a worker needs to build the same settings and its own clients: no secret, no client."""
+
+    config: str
+    dev_level: str
+    shard: str | None = None
+
+
+@cache
+def _context(ref: SettingsRef) -> tuple[Settings, GcsSource, S3Target]:
+    """A worker's settings and clients, made once per worker process."""
+    settings = with_shard(load_settings(Path(ref.config), ref.dev_level), ref.shard)
+    pool = settings.workers * 2 + 4
+    return settings, GcsSource(settings.gcs_bucket, settings.gcs_key_file, pool), S3Target(settings.aws_region, pool)
+
+
+def list_source_range(ref: SettingsRef, start: str, end: str | None) -> list[SourceObject]:
+    settings, source, _ = _context(ref)
+    return source.list_range(settings.path, start, end)
+
+
+def list_target_range(ref: SettingsRef, start: str, end: str | None) -> list[TargetObject]:
+    settings, _, target = _context(ref)
+    return target.list_range(settings.s3_bucket, settings.s3_prefix, start, end)
+
+
+def deliver_chunk(ref: SettingsRef, actions: list[Action], deep_verify: bool) -> list[Outcome]:
+    settings, source, target = _context(ref)
+    return Executor(settings, source, target, deep_verify=deep_verify).run(actions)
+
+
+class DaskEngine:
+    """Listing and copying on a Dask cluster; the client plans and gathers (see sync.Engine)."""
+
+    def __init__(self, client: Any, ref: SettingsRef, ranges: int = 16, chunk: int = CHUNK_ACTIONS) -> None:
+        self.client = client
+        self.ref = ref
+        self.ranges = name_ranges(ranges)
+        self.chunk = chunk
+
+    def listings(
+        self, settings: Settings, source_store: SourceStore, target: TargetStore, pool: ThreadPoolExecutor
+    ) -> tuple[Iterable[SourceObject], Iterable[TargetObject]]:
+        sources = [self.client.submit(list_source_range, self.ref, lo, hi, pure=False) for lo, hi in self.ranges]
+        targets = [self.client.submit(list_target_range, self.ref, lo, hi, pure=False) for lo, hi in self.ranges]
+        gathered = self.client.gather(sources + targets)
+        half = len(sources)
+        log.info("listed %d name ranges of each side on the cluster", half)
+        return _chain(gathered[:half]), _chain(gathered[half:])
+
+    def deliver(
+        self, settings: Settings, source_store: SourceStore, target: TargetStore, todo: list[Action], *,
+        deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
+    ) -> tuple[list[Outcome], int]:
+        from distributed import as_completed
+
+        chunks = [todo[i : i + self.chunk] for i in range(0, len(todo), self.chunk)]
+        futures = [self.client.submit(deliver_chunk, self.ref, chunk, deep_verify, pure=False) for chunk in chunks]
+        sizes = {future.key: len(chunk) for future, chunk in zip(futures, chunks, strict=True)}
+        outcomes: list[Outcome] = []
+        not_started = 0
+        for future in as_completed(futures):
+            if stop.requested:  # leave what has not run for the next run
+                for other in futures:
+                    if not other.done():
+                        other.cancel()
+                        not_started += sizes[other.key]
+                break
+            for outcome in future.result():
+                outcomes.append(outcome)
+                if on_outcome:
+                    on_outcome(outcome)
+        return outcomes, not_started
+
+
+def _chain(parts: list[list[Any]]) -> Iterator[Any]:
+    for part in parts:
+        yield from part
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """A client of the scheduler at `scheduler`, or of a local cluster of `workers` processes."""
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConfigError("running on Dask needs the cluster extra: pip install 'gcs2s3[cluster]'") from None
+    # Workers draw thumbnails in processes of their own: they must not be daemonic.
+    with dask.config.set({"distributed.worker.daemon": False, "distributed.scheduler.allowed-failures": 5}):
+        if scheduler:
+            with Client(scheduler) as client:
+                yield client
+                _log_worker_memory(client)
+        else:
+            n = workers or os.cpu_count() or 1
+            with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                    Client(cluster) as client:
+                yield client
+                _log_worker_memory(client)
+
+
+def _peak_rss_mib() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def _log_worker_memory(client: Any) -> None:
+    try:
+        peaks = sorted(client.run(_peak_rss_mib).values())
+    except Exception as exc:  # diagnostics only
+        log.debug("worker memory not read: %s", exc)
+        return
+    log.info("Dask workers' peak RSS MiB: %s", ", ".join(map(str, peaks)))
