@@ -6,6 +6,8 @@
 #   docker run --rm -e DevLevel=Stage -v $PWD/primary.ini:/app/primary.ini:ro gcs2s3
 
 FROM python:3.12-slim AS build
+# EXTRAS=cluster adds dask.distributed, for an image that serves as Dask scheduler and workers too.
+ARG EXTRAS=""
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
@@ -15,7 +17,8 @@ COPY src ./src
 RUN python -m venv /opt/gcs2s3 \
  && /opt/gcs2s3/bin/pip install --no-cache-dir --upgrade pip \
  && /opt/gcs2s3/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
- && /opt/gcs2s3/bin/pip install --no-cache-dir --only-binary=:all: --no-binary=pyvips /wheels/*.whl
+ && /opt/gcs2s3/bin/pip install --no-cache-dir --only-binary=:all: --no-binary=pyvips \
+      "$(ls /wheels/gcs2s3-*.whl)${EXTRAS:+[$EXTRAS]}"
 
 FROM python:3.12-slim
 RUN useradd --system --uid 10001 --create-home --home-dir /home/gcs2s3 gcs2s3 \

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system demo test lint bench bench-sync bench-thumbnails bench-wordpress clean
+.PHONY: install system demo test lint bench bench-sync bench-thumbnails bench-wordpress bench-scale clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python >= 3.11 (python3.11 or newer on PATH)"; exit 2; }
@@ -29,7 +29,7 @@ lint: $(STAMP)
 test: $(STAMP) lint system
 	$(BIN)/python -m pytest
 
-bench: bench-sync bench-thumbnails bench-wordpress
+bench: bench-sync bench-thumbnails bench-wordpress bench-scale
 
 bench-sync: $(STAMP)
 	bash scripts/install_system_packages.sh --bench
@@ -42,6 +42,9 @@ bench-thumbnails: $(STAMP)
 bench-wordpress: $(STAMP)
 	bash scripts/install_system_packages.sh --bench
 	$(BIN)/python bench/wordpress_post.py
+
+bench-scale: $(STAMP)
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis
