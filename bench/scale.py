@@ -12,7 +12,6 @@ development machine the emulators themselves are single processes sharing those 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import resource
 import subprocess
@@ -27,6 +26,7 @@ from botocore.config import Config
 from google.cloud import storage
 
 from gcs2s3.emulators import running_emulators
+from gcs2s3.peak_memory import watch_peak_rss
 
 INI = """[DEFAULT]
 aws_region = us-east-1
@@ -58,8 +58,10 @@ def run(command: list[str]) -> tuple[float, int, int]:
     """(wall s, exit code, peak RSS KiB) of one process."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    return time.perf_counter() - started, os.waitstatus_to_exitcode(status), usage.ru_maxrss
+    watcher = watch_peak_rss(process)
+    code = process.wait()
+    watcher.join()
+    return time.perf_counter() - started, code, watcher.peak_kib  # type: ignore[attr-defined]
 
 
 def cli(config: Path, verb: str, *extra: str) -> list[str]:
@@ -78,12 +80,14 @@ def cluster(config: Path, verb: str) -> tuple[float, int, list[int]]:
     with tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         process = subprocess.Popen(cli(config, verb, "--workers", "2"), stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
+        watcher = watch_peak_rss(process)
+        code = process.wait()
+        watcher.join()
         wall = time.perf_counter() - started
         err.seek(0)
         found = re.search(r"Dask workers' peak RSS MiB: ([\d, ]+)", err.read())
     workers = [int(v) * 1024 for v in found[1].split(",")] if found else []
-    return wall, os.waitstatus_to_exitcode(status), [usage.ru_maxrss, *workers]
+    return wall, code, [watcher.peak_kib, *workers]  # type: ignore[attr-defined]
 
 
 def buckets(tag: str) -> tuple[str, str, str]:

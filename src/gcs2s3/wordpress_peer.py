@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gcs2s3.emulators import READY_TIMEOUT_S, Emulator, free_port
+from gcs2s3.peak_memory import watch_peak_rss
 
 WORDPRESS_ROOT = Path("/usr/share/wordpress")
 CONFIG_DIR = Path("/etc/wordpress")
@@ -90,9 +91,10 @@ class WordPress:
         )
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             process = subprocess.Popen(["php", str(script), *args], stdout=out, stderr=err, env=self.env())
-            _, status, usage = os.wait4(process.pid, 0)  # this process's own resource usage
-            process.returncode = os.waitstatus_to_exitcode(status)
-            self.peak_rss_kib = max(self.peak_rss_kib, usage.ru_maxrss)
+            watcher = watch_peak_rss(process)
+            process.wait()
+            watcher.join()
+            self.peak_rss_kib = max(self.peak_rss_kib, watcher.peak_kib)  # type: ignore[attr-defined]
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
