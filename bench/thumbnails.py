@@ -32,12 +32,13 @@ import pyvips
 
 from gcs2s3.config import WORDPRESS_SIZES, parse_thumbnail_sizes
 from gcs2s3.keys import thumbnail_key
-from gcs2s3.stages.thumbnails import Size, _start_worker, draw
+from gcs2s3.stages.render import render
+from gcs2s3.stages.thumbnails import _start_worker
 from gcs2s3.wordpress_peer import running_wordpress
 
 RESULTS = Path(__file__).parent / "results"
 WALLPAPERS = Path("/usr/share/wallpapers")
-SIZES = tuple(Size(s.name, s.width, s.height, s.crop) for s in parse_thumbnail_sizes(WORDPRESS_SIZES))
+SIZES = parse_thumbnail_sizes(WORDPRESS_SIZES)
 LIMIT = 100_000_000
 
 
@@ -79,7 +80,7 @@ def photos(count: int, megapixels: float) -> list[Path]:
 
 def measured_draw(path: str) -> tuple[int, int]:
     """In a drawing process: draw one photo; (files made, this process's peak RSS in KiB)."""
-    _, files = draw(path, SIZES, LIMIT)
+    files = render(path, SIZES, LIMIT)
     return len(files), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
@@ -107,7 +108,7 @@ def wordpress(wp, paths: list[Path], processes: int) -> tuple[float, int, int, l
 
 
 def _files_of(path: Path) -> dict[str, tuple[int, int]]:
-    return {thumbnail_key(path.name, f.suffix): (f.width, f.height) for f in draw(str(path), SIZES, LIMIT)[1]}
+    return {thumbnail_key(path.name, f.suffix): (f.width, f.height) for f in render(str(path), SIZES, LIMIT)}
 
 
 def _wordpress_files(meta: dict) -> dict[str, tuple[int, int]]:
@@ -121,7 +122,7 @@ def contact_sheet(wp, paths: list[Path], metas: list[dict], out: Path) -> None: 
     """Rows: one photo's medium and thumbnail, ours then WordPress's, side by side."""
     tiles = []
     for path, meta in list(zip(paths, metas, strict=True))[:3]:
-        _, files = draw(str(path), SIZES, LIMIT)
+        files = render(str(path), SIZES, LIMIT)
         folder = wp.uploads / Path(meta["file"]).parent
         stem = meta["upload_name"]
         for file in files:

@@ -128,10 +128,10 @@ def test_a_drawing_process_that_dies_costs_only_its_image(tmp_path) -> None:  # 
     action = SimpleNamespace(dest_key="small.jpg", derived=(), source=SimpleNamespace(generation=1))
     # The storage target is never reached: no file is drawn, and the image had no earlier files.
     with Thumbnailer(settings, None, ByteBudget(1 << 20)) as thumbnailer:  # type: ignore[arg-type]
-        assert [f.suffix for f in thumbnailer._drawn(image)[1]] == ["-150x150", "-300x225"]
+        assert [f.suffix for f in thumbnailer._drawn(image)] == ["-150x150", "-300x225"]
         (child,) = multiprocessing.active_children()
         os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
         child.join(10)
         outcome = thumbnailer.make(action, image)  # type: ignore[arg-type]
         assert outcome.error and "died" in outcome.error and outcome.written == ()
-        assert [f.suffix for f in thumbnailer._drawn(image)[1]] == ["-150x150", "-300x225"]
+        assert [f.suffix for f in thumbnailer._drawn(image)] == ["-150x150", "-300x225"]

@@ -24,7 +24,7 @@ from gcs2s3.notify import notify
 from gcs2s3.progress import ProgressReporter
 from gcs2s3.report import render, store_report, sync_report, verify_report
 from gcs2s3.stopping import StopFlag, stop_on_signals
-from gcs2s3.stores.gcs import GcsSource
+from gcs2s3.stores.opening import open_stores
 from gcs2s3.stores.s3 import S3Target
 from gcs2s3.sync import Engine, run_sync
 from gcs2s3.verify import run_verify
@@ -56,11 +56,6 @@ ShardOpt = Annotated[
     typer.Option("--shard", envvar="GCS2S3_SHARD",
                  help="Do only shard i of N (i/N, from 0): N tasks with i = 0..N-1 together do one whole run."),
 ]
-
-
-def _stores(settings: Settings) -> tuple[GcsSource, S3Target]:
-    pool = settings.workers * 2 + 4
-    return GcsSource(settings.gcs_bucket, settings.gcs_key_file, pool), S3Target(settings.aws_region, pool)
 
 
 def _emit(report: dict[str, Any], as_json: bool) -> None:
@@ -139,7 +134,7 @@ def _sync(command: str, config: Path, dev_level: str | None, dry_run: bool, deep
     def body() -> int:
         settings = with_shard(load_settings(config, dev_level), shard)
         setup_logging(debug, settings.dev_level)
-        source, target = _stores(settings)
+        source, target = open_stores(settings)
         started = datetime.now(UTC)
         if dry_run:
             with _engine(scheduler, cluster_workers, config, settings) as engine:
@@ -204,7 +199,7 @@ def verify(
     def body() -> int:
         settings = load_settings(config, dev_level)
         setup_logging(debug, settings.dev_level)
-        source, target = _stores(settings)
+        source, target = open_stores(settings)
         started, clock = datetime.now(UTC), time.monotonic()
         with _notifying(settings, "verify"):
             result = run_verify(settings, source, target, deep=deep_verify)

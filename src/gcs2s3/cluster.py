@@ -35,6 +35,7 @@ from gcs2s3.models import Action, Outcome, SourceObject, TargetObject
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 from gcs2s3.stores.gcs import GcsSource
+from gcs2s3.stores.opening import open_stores
 from gcs2s3.stores.s3 import S3Target
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,7 @@ class SettingsRef:
 def _context(ref: SettingsRef) -> tuple[Settings, GcsSource, S3Target]:
     """A worker's settings and clients, made once per worker process."""
     settings = with_shard(load_settings(Path(ref.config), ref.dev_level), ref.shard)
-    pool = settings.workers * 2 + 4
-    return settings, GcsSource(settings.gcs_bucket, settings.gcs_key_file, pool), S3Target(settings.aws_region, pool)
+    return settings, *open_stores(settings)
 
 
 def list_source_range(ref: SettingsRef, start: str, end: str | None) -> list[SourceObject]:

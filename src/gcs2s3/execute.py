@@ -32,7 +32,7 @@ from gcs2s3.keys import UNSIZED_IMAGE_EXTENSIONS, extension, is_sized_image
 from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, ThumbnailOutcome, WriteResult
 from gcs2s3.plan import source_metadata
 from gcs2s3.stages.thumbnails import Thumbnailer
-from gcs2s3.stages.wordpress import META_POSTING, is_postable
+from gcs2s3.stages.wordpress import META_POSTING
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 from gcs2s3.transfer import Streaming, copy_in_parts, stream_version
@@ -196,7 +196,7 @@ class Executor:
         """The source version's identity, and for an image delivered while posting to WordPress is on,
         the flag that lets a later run find it if this run dies before recording its post."""
         metadata = source_metadata(source)
-        if self.settings.posts_to_wordpress and is_postable(dest_key):
+        if self.settings.posts_to_wordpress and is_sized_image(dest_key):
             metadata[META_POSTING] = "1"
         return metadata
 

@@ -96,7 +96,10 @@ class KeyRules:
 
 # --- WordPress's derived files (thumbnails) beside a delivered image --------------------------------
 
-SIZED_EXTENSIONS = frozenset({"jpg", "jpeg", "jpe", "png", "webp", "gif"})
+# The image types WordPress sizes (and posts), by lower-cased extension, with their MIME types.
+SIZED_MIME = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg", "png": "image/png",
+              "webp": "image/webp", "gif": "image/gif"}
+SIZED_EXTENSIONS = frozenset(SIZED_MIME)
 # Images of other types: delivered as they are and counted as not sized.
 UNSIZED_IMAGE_EXTENSIONS = frozenset({"tif", "tiff", "bmp", "heic", "heif", "avif", "svg", "ico", "jxl"})
 _DERIVED = re.compile(r"^(?P<name>.*)-(?:\d+x\d+|scaled|rotated)\.(?P<ext>[^.]*)$", re.DOTALL)

@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from gcs2s3.config import Settings
+from gcs2s3.documents import put_document
 from gcs2s3.keys import ARCHIVE_TIME_FORMAT
 from gcs2s3.models import Kind
-from gcs2s3.state import put_document
 from gcs2s3.stores.base import TargetStore
 from gcs2s3.sync import SyncResult
 from gcs2s3.verify import VerifyResult

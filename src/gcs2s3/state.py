@@ -12,20 +12,15 @@ to a HEAD. So a wrong or missing cache costs requests, never a wrong decision.
 
 from __future__ import annotations
 
-import gzip
-import json
-import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from gcs2s3.errors import Gcs2s3Error
-from gcs2s3.hashes import BodyHasher
+from gcs2s3.documents import decode_entries, encode_entries, load_document, put_document
 from gcs2s3.keys import RESERVED_SEGMENT
 from gcs2s3.models import SourceObject, TargetObject
 from gcs2s3.plan import identity_metadata
 from gcs2s3.shards import Shard
 from gcs2s3.stores.base import TargetStore
 
-log = logging.getLogger(__name__)
 STATE_FORMAT = 1
 
 
@@ -59,44 +54,19 @@ class StateCache:
         self.entries[key] = Entry(etag, source.size, source.crc32c, source.generation, source.md5)
 
     def to_bytes(self) -> bytes:
-        entries = {key: asdict(entry) for key, entry in sorted(self.entries.items())}
-        text = json.dumps({"format": STATE_FORMAT, "entries": entries}, separators=(",", ":"))
-        return gzip.compress(text.encode("utf-8"), mtime=0)
+        return encode_entries(STATE_FORMAT, self.entries)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StateCache:
-        document = json.loads(gzip.decompress(data))
-        if document.get("format") != STATE_FORMAT:
-            raise ValueError(f"unknown state format {document.get('format')!r}")
-        return cls({key: Entry(**fields) for key, fields in document["entries"].items()})
+        return cls(decode_entries(data, STATE_FORMAT, Entry, "state"))
 
 
 def load_state(target: TargetStore, bucket: str, key: str) -> StateCache:
     """The cache as stored; empty (with a warning, never an error) when missing or unreadable."""
-    data = read_document(target, bucket, key, "state cache", "unchanged multipart objects cost a HEAD")
-    if data is None:
-        return StateCache()
-    try:
-        return StateCache.from_bytes(data)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        log.warning("state cache s3://%s/%s is unreadable (%s); it will be rewritten", bucket, key, exc)
-        return StateCache()
+    _, cache = load_document(target, bucket, key, "state cache", StateCache.from_bytes,
+                             "unchanged multipart objects cost a HEAD")
+    return cache if cache is not None else StateCache()
 
 
 def save_state(target: TargetStore, bucket: str, key: str, cache: StateCache) -> None:
     put_document(target, bucket, key, cache.to_bytes())
-
-
-def read_document(target: TargetStore, bucket: str, key: str, what: str, consequence: str) -> bytes | None:
-    """One of our bookkeeping objects; None when missing, or (with a warning) when it cannot be read."""
-    try:
-        return target.read_small(bucket, key)
-    except Gcs2s3Error as exc:
-        log.warning("%s s3://%s/%s not read (%s); %s", what, bucket, key, exc, consequence)
-        return None
-
-
-def put_document(target: TargetStore, bucket: str, key: str, body: bytes) -> None:
-    hasher = BodyHasher()
-    hasher.update(body)
-    target.put(bucket, key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c, metadata={}, if_absent=False)

@@ -16,33 +16,20 @@ import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 
 from gcs2s3.budget import ByteBudget
 from gcs2s3.config import Settings
 from gcs2s3.errors import VerificationError
 from gcs2s3.hashes import BodyHasher
-from gcs2s3.keys import thumbnail_key
+from gcs2s3.keys import SIZED_MIME, extension, thumbnail_key
 from gcs2s3.models import Action, ThumbnailOutcome
-from gcs2s3.stages.render import ImageError, NotSized, Rendered, read_header, render
+from gcs2s3.stages.render import ImageError, NotSized, Rendered, render
 from gcs2s3.stages.wp_sizes import SizeSpec
 from gcs2s3.stores.base import TargetStore
 
 log = logging.getLogger(__name__)
 META_DERIVED_FROM = "derived-from-generation"
-MIME_BY_SUFFIX = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".jpe": "image/jpeg", ".png": "image/png",
-                  ".webp": "image/webp", ".gif": "image/gif"}
-
-
-@dataclass(frozen=True, slots=True)
-class Size:
-    """A picklable copy of one configured size, sent to the drawing processes."""
-
-    name: str
-    width: int
-    height: int
-    crop: bool
 
 
 def _start_worker() -> None:
@@ -56,11 +43,6 @@ def _start_worker() -> None:
     pyvips.cache_set_max(0)
 
 
-def draw(path: str, sizes: tuple[Size, ...], max_pixels: int) -> tuple[str, list[Rendered]]:
-    """In a drawing process: the image's MIME type and every file WordPress would make for it."""
-    return read_header(path).mime, render(path, sizes, max_pixels)
-
-
 class Thumbnailer:
     """Draws an image's derived files and puts them beside it; shared by every executor worker."""
 
@@ -68,7 +50,7 @@ class Thumbnailer:
         self.bucket = settings.s3_bucket
         self.target = target
         self.budget = budget
-        self.sizes: tuple[SizeSpec, ...] = tuple(Size(s.name, s.width, s.height, s.crop) for s in settings.sizes)
+        self.sizes: tuple[SizeSpec, ...] = settings.sizes  # pydantic models: they pickle to the drawing processes
         self.max_pixels = settings.thumbnail_max_pixels
         self.processes = settings.thumbnail_processes
         self._pool: ProcessPoolExecutor | None = None
@@ -82,10 +64,10 @@ class Thumbnailer:
                 )
             return self._pool
 
-    def _drawn(self, path: Path) -> tuple[str, list[Rendered]]:
+    def _drawn(self, path: Path) -> list[Rendered]:
         pool = self._get_pool()
         try:
-            return pool.submit(draw, str(path), self.sizes, self.max_pixels).result()
+            return pool.submit(render, str(path), self.sizes, self.max_pixels).result()
         except BrokenProcessPool:
             with self._lock:  # the next image gets a fresh pool
                 if self._pool is pool:
@@ -116,7 +98,7 @@ class Thumbnailer:
         problem = not_sized = None
         files: list[Rendered] = []
         try:
-            _, files = self._drawn(path)
+            files = self._drawn(path)
         except ImageError as exc:
             problem = str(exc)
         except NotSized as exc:
@@ -140,7 +122,7 @@ class Thumbnailer:
                 result = self.target.put(
                     self.bucket, key, file.data, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c,
                     metadata={META_DERIVED_FROM: str(action.source.generation)}, if_absent=False,
-                    content_type=MIME_BY_SUFFIX.get(Path(key).suffix.lower()),
+                    content_type=SIZED_MIME.get(extension(key)),
                 )
             if result.etag != hasher.md5_hex and result.crc32c != hasher.crc32c:
                 raise VerificationError(f"{key}: S3 reports neither the MD5 nor the CRC32C of the thumbnail sent")

@@ -17,7 +17,6 @@ import hashlib
 import logging
 import re
 import tempfile
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,7 @@ from pathlib import Path
 from gcs2s3.config import Settings
 from gcs2s3.errors import Gcs2s3Error, VerificationError
 from gcs2s3.hashes import BodyHasher
-from gcs2s3.keys import SIZED_EXTENSIONS, extension
+from gcs2s3.keys import SIZED_MIME, extension, is_sized_image
 from gcs2s3.models import Action, Kind, Outcome, Plan
 from gcs2s3.stages.wordpress_ledger import PENDING, POSTED, PREDATES, Entry, Ledger
 from gcs2s3.stopping import StopFlag
@@ -36,14 +35,8 @@ from gcs2s3.stores.wordpress import Media, WordPressError, WordPressSite
 
 log = logging.getLogger(__name__)
 META_POSTING = "wordpress-post"  # on objects delivered while posting was on
-MIME = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "jpe": "image/jpeg", "png": "image/png",
-        "webp": "image/webp", "gif": "image/gif"}
 UPLOAD_ATTEMPTS = 3
 CHUNK = 1024 * 1024
-
-
-def is_postable(dest_key: str) -> bool:
-    return extension(dest_key) in SIZED_EXTENSIONS
 
 
 def version_slug(bucket: str, dest_key: str, crc32c: str) -> str:
@@ -83,7 +76,7 @@ def posting_jobs(
     jobs: list[PostJob] = []
     unknown: list[Action] = []
     for action in plan.actions:
-        if not is_postable(action.dest_key):
+        if not is_sized_image(action.dest_key):
             continue
         outcome = delivered.get(action.dest_key)
         if outcome is not None:
@@ -120,7 +113,6 @@ class Poster:
         self.ledger = ledger
         self.stop = stop
         self._fatal: str | None = None
-        self._lock = threading.Lock()
 
     def run(self, jobs: list[PostJob]) -> list[PostOutcome]:
         if not jobs:
@@ -137,8 +129,7 @@ class Poster:
                 entry = Entry(action.source.crc32c, POSTED, outcome.media.id, outcome.media.url)
             else:
                 entry = Entry(action.source.crc32c, PENDING)
-            with self._lock:
-                self.ledger.record(action.dest_key, entry)
+            self.ledger.record(action.dest_key, entry)
         return outcomes
 
     def _post(self, job: PostJob) -> PostOutcome:
@@ -187,4 +178,4 @@ class Poster:
             if hasher.crc32c != action.source.crc32c:
                 raise VerificationError(f"{action.dest_key} no longer holds the version to post (CRC32C differs)")
             title = name.rpartition(".")[0] or name
-            return self.site.upload(Path(spool.name), name, MIME[extension(name)], slug=slug, title=title)
+            return self.site.upload(Path(spool.name), name, SIZED_MIME[extension(name)], slug=slug, title=title)

@@ -18,18 +18,13 @@ second post.
 
 from __future__ import annotations
 
-import gzip
-import json
-import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from gcs2s3.errors import Gcs2s3Error
+from gcs2s3.documents import Found, decode_entries, encode_entries, load_document, put_document
 from gcs2s3.keys import RESERVED_SEGMENT
 from gcs2s3.shards import Shard
-from gcs2s3.state import put_document
 from gcs2s3.stores.base import TargetStore
 
-log = logging.getLogger(__name__)
 LEDGER_FORMAT = 1
 POSTED, PENDING, PREDATES = "posted", "pending", "predates"
 
@@ -64,35 +59,24 @@ class Ledger:
             self.changed = True
 
     def to_bytes(self) -> bytes:
-        entries = {key: asdict(entry) for key, entry in sorted(self.entries.items())}
-        text = json.dumps({"format": LEDGER_FORMAT, "entries": entries}, separators=(",", ":"))
-        return gzip.compress(text.encode("utf-8"), mtime=0)
+        return encode_entries(LEDGER_FORMAT, self.entries)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Ledger:
-        document = json.loads(gzip.decompress(data))
-        if document.get("format") != LEDGER_FORMAT:
-            raise ValueError(f"unknown ledger format {document.get('format')!r}")
-        return cls({key: Entry(**fields) for key, fields in document["entries"].items()})
+        return cls(decode_entries(data, LEDGER_FORMAT, Entry, "ledger"))
 
 
 def load_ledger(target: TargetStore, bucket: str, key: str) -> Ledger:
     """The ledger as stored. Missing: `exists` is False. Unreadable: empty but `exists` (so every
     image is checked by its metadata and slug, never taken as new to posting)."""
-    try:
-        data = target.read_small(bucket, key)
-    except Gcs2s3Error as exc:
-        log.warning("WordPress ledger s3://%s/%s not read (%s); images are checked one by one", bucket, key, exc)
-        return Ledger()
-    if data is None:
+    found, ledger = load_document(target, bucket, key, "WordPress ledger", Ledger.from_bytes,
+                                  "images are checked one by one")
+    if found is Found.MISSING:
         return Ledger(exists=False)
-    try:
-        return Ledger.from_bytes(data)
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        log.warning("WordPress ledger s3://%s/%s is unreadable (%s); it will be rewritten", bucket, key, exc)
+    if ledger is None:
         ledger = Ledger()
-        ledger.changed = True
-        return ledger
+        ledger.changed = found is Found.UNREADABLE
+    return ledger
 
 
 def save_ledger(target: TargetStore, bucket: str, key: str, ledger: Ledger) -> None:
