@@ -12,6 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import requests
 from google.cloud import storage
 from typer.testing import CliRunner
 
@@ -65,14 +66,24 @@ class World:
         return boto3.client("s3")
 
     def put(self, name: str, body: bytes) -> None:
-        self.gcs.blob(name).upload_from_string(body)
+        self.gcs.blob(name).upload_from_string(body)  # the SDK types it text/plain
 
-    def keys(self, bucket: str | None = None, prefix: str = "") -> dict[str, bytes]:
+    def put_untyped(self, name: str, body: bytes) -> None:
+        """An object with no Content-Type at all (as an upload without the header leaves it)."""
+        url = f"{os.environ['STORAGE_EMULATOR_HOST']}/upload/storage/v1/b/{self.gcs_bucket}/o"
+        response = requests.post(url, params={"uploadType": "media", "name": name}, data=body,
+                                 headers={"Content-Type": ""}, timeout=30)
+        response.raise_for_status()
+        assert "contentType" not in response.json()
+
+    def keys(self, bucket: str | None = None, prefix: str = "", bookkeeping: bool = False) -> dict[str, bytes]:
+        """Key -> body under `prefix`; gcs2s3's own `.gcs2s3/` objects only with `bookkeeping`."""
         bucket = bucket or self.s3_bucket
         out = {}
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", ()):
-                out[item["Key"]] = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+                if bookkeeping or ".gcs2s3/" not in item["Key"]:
+                    out[item["Key"]] = self.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
         return out
 
     def ini(self, **overrides: str) -> Path:

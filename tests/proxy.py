@@ -1,7 +1,8 @@
 """A small reverse proxy on 127.0.0.1 for tests: counts requests and injects faults.
 
 It sits between a client and an emulator (point STORAGE_EMULATOR_HOST or AWS_ENDPOINT_URL at it).
-Hooks, each called with the request's method and path:
+It records each request (`requests`: method and path; `headers`: its headers). Hooks, each called
+with the request's method and path:
 - `fault` may return an HTTP status to answer instead of forwarding;
 - `tamper_request(method, path, body)` / `tamper_response(method, path, body)` may return other bytes
   to forward instead (a flipped byte, a truncated body: Content-Length follows the new body);
@@ -33,6 +34,7 @@ class Proxy:
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
         self.requests: list[tuple[str, str]] = []
+        self.headers: list[dict[str, str]] = []  # the request headers of each of `requests`, names in lower case
         self.fault: Callable[[str, str], int | None] = lambda method, path: None
         self.tamper_request: Callable[[str, str, bytes], bytes | None] = lambda method, path, body: None
         self.tamper_response: Callable[[str, str, bytes], bytes | None] = lambda method, path, body: None
@@ -77,6 +79,7 @@ class Proxy:
                 body = self._body()
                 with proxy.lock:
                     proxy.requests.append((self.command, self.path))
+                    proxy.headers.append({k.lower(): v for k, v in self.headers.items()})
                 status = proxy.fault(self.command, self.path)
                 if status:
                     payload = S3_ERROR.get(status, b"injected") if self.command != "HEAD" else b""
@@ -142,3 +145,4 @@ class Proxy:
     def reset(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.headers.clear()

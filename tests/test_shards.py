@@ -95,8 +95,8 @@ def test_three_shard_processes_do_what_one_run_does(world: World, tmp_path_facto
         assert totals[f"thumbnails.{key}"] == value, key
     shard_reports = [k for k in world.keys(world.archive_bucket) if k.startswith("reports/")]
     assert len(shard_reports) == 3 and all("-shard-" in k for k in shard_reports)
-    state = [k for k in list(world.keys()) if k.startswith(".gcs2s3/")]
-    assert all("-of-3.json.gz" in k for k in state)  # each shard its own bookkeeping, never a shared one
+    state = [k for k in list(world.keys(bookkeeping=True)) if k.startswith(".gcs2s3/")]
+    assert state and all("-of-3.json.gz" in k for k in state)  # each shard its own bookkeeping, never a shared one
     rerun = [json.loads(cli("sync", "--config", str(world.ini(**ini)), "--dev-level", "Stage", "--json",
                             "--shard", f"{i}/3").stdout) for i in range(3)]
     assert sum(r["counts"]["unchanged"] for r in rerun) == whole["counts"]["new"]

@@ -26,7 +26,7 @@ def test_first_sync_rerun_and_change(world: World) -> None:
     archive = world.keys(world.archive_bucket)
     assert len(archive) == 2 and all(k.startswith("archive/") for k in archive)
     head = world.s3.head_object(Bucket=world.s3_bucket, Key="reports/q1.csv")
-    assert set(head["Metadata"]) == {"source-md5", "source-crc32c", "source-generation"}
+    assert set(head["Metadata"]) == {"source-md5", "source-crc32c", "source-generation", "source-headers"}
 
     code, report = sync_json(world)
     assert code == 0 and report["counts"]["unchanged"] == 2 and report["counts"]["delivered"] == 0

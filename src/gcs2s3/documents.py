@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.hashes import BodyHasher
+from gcs2s3.models import Headers
 from gcs2s3.stores.base import TargetStore
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,11 @@ def load_document(
         return Found.UNREADABLE, None
 
 
-def put_document(target: TargetStore, bucket: str, key: str, body: bytes) -> None:
+def put_document(target: TargetStore, bucket: str, key: str, body: bytes, content_type: str | None = None) -> None:
     hasher = BodyHasher()
     hasher.update(body)
-    target.put(bucket, key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c, metadata={}, if_absent=False)
+    target.put(bucket, key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c, metadata={}, if_absent=False,
+               headers=Headers(content_type=content_type))
 
 
 def encode_entries(format_version: int, entries: dict[str, Any]) -> bytes:

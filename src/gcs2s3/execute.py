@@ -28,11 +28,11 @@ from gcs2s3.errors import (
     TransientError,
     VerificationError,
 )
+from gcs2s3.headers import META_POSTING
 from gcs2s3.keys import UNSIZED_IMAGE_EXTENSIONS, extension, is_sized_image
-from gcs2s3.models import Action, Outcome, SourceObject, TargetObject, ThumbnailOutcome, WriteResult
+from gcs2s3.models import Action, Kind, Outcome, SourceObject, TargetObject, ThumbnailOutcome, WriteResult
 from gcs2s3.plan import source_metadata
 from gcs2s3.stages.thumbnails import Thumbnailer
-from gcs2s3.stages.wordpress import META_POSTING
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 from gcs2s3.transfer import Streaming, copy_in_parts, stream_version
@@ -125,13 +125,16 @@ class Executor:
 
     def _deliver_once(self, action: Action) -> Outcome:
         """Archive, then thumbnails (from the bytes just archived), then the primary copy: the primary
-        key is written last, so a run that stops before it does the whole version again next time."""
+        key is written last, so a run that stops before it does the whole version again next time.
+        A header-only change is one server-side copy of the primary object onto itself."""
+        if action.kind is Kind.HEADERS:
+            return self._update_headers(action)
         source = action.source
         settings = self.settings
         with self._spool(action) as spool:
-            archive_key, written = self._archive(source, action.archive_key, action.dest_key, spool)
+            archive_key, written = self._archive(action, spool)
             thumbnails = self._thumbnails(action, spool)
-        copied = self._copy(source, archive_key, action.dest_key)
+        copied = self._copy(action, (settings.archive_bucket, archive_key))
         evidence = self._verified(settings.s3_bucket, action.dest_key, source, copied)
         if self.deep_verify:
             for bucket, key in ((settings.archive_bucket, archive_key), (settings.s3_bucket, action.dest_key)):
@@ -164,18 +167,28 @@ class Executor:
             return ThumbnailOutcome(not_sized=f"{ext} images are not sized (WordPress sizes JPEG, PNG, WebP and GIF)")
         return None
 
-    def _archive(self, source: SourceObject, key: str, dest_key: str, spool: BinaryIO | None) -> tuple[str, bool]:
+    def _update_headers(self, action: Action) -> Outcome:
+        """The primary object's bytes stay; its headers and metadata become the source's (no download, no
+        new archive entry: the archive keeps each version as it was delivered)."""
+        key = action.dest_key
+        copied = self._copy(action, (self.settings.s3_bucket, key))
+        evidence = self._verified(self.settings.s3_bucket, key, action.source, copied)
+        log.info("updated the headers of %s (%s)", key, action.reason, extra={"key": key})
+        return Outcome(action, ok=True, dest_etag=copied.etag, verified_by=evidence)
+
+    def _archive(self, action: Action, spool: BinaryIO | None) -> tuple[str, bool]:
         """Write the version to its archive key; (key used, whether this run wrote it).
 
         The write is conditional. If the key is taken by this very version (a rerun after a crash) it
         is used as it is; if by another version created within the same second, the
         generation-qualified name is used instead.
         """
+        source, key = action.source, action.archive_key
         bucket = self.settings.archive_bucket
-        fallback = self.rules.archive_key(dest_key, source.created, source.generation)
+        fallback = self.rules.archive_key(action.dest_key, source.created, source.generation)
         for candidate in (key, fallback):
             try:
-                result = self._stream(source, candidate, spool, self._metadata(source, dest_key))
+                result = self._stream(action, candidate, spool)
             except PreconditionFailedError:
                 existing = self.target.head(bucket, candidate)
                 if existing is not None and _holds(source, existing):
@@ -186,29 +199,34 @@ class Executor:
             return candidate, True
         raise VerificationError(f"archive keys {key} and {fallback} hold other content; refusing to overwrite")
 
-    def _stream(self, source: SourceObject, key: str, spool: BinaryIO | None, metadata: dict[str, str]) -> WriteResult:
+    def _stream(self, action: Action, key: str, spool: BinaryIO | None) -> WriteResult:
         return stream_version(
-            self.source_store, self.target, source, self.settings.archive_bucket, key,
-            metadata=metadata, if_absent=True, how=self.streaming, spool=spool,
+            self.source_store, self.target, action.source, self.settings.archive_bucket, key,
+            metadata=self._metadata(action), headers=action.headers, if_absent=True, how=self.streaming, spool=spool,
         )
 
-    def _metadata(self, source: SourceObject, dest_key: str) -> dict[str, str]:
-        """The source version's identity, and for an image delivered while posting to WordPress is on,
-        the flag that lets a later run find it if this run dies before recording its post."""
-        metadata = source_metadata(source)
-        if self.settings.posts_to_wordpress and is_sized_image(dest_key):
+    def _metadata(self, action: Action) -> dict[str, str]:
+        """The source version's identity, its headers' digest and custom metadata, and for an image
+        delivered while posting to WordPress is on, the flag that lets a later run find it if this run
+        dies before recording its post."""
+        metadata = source_metadata(action.source, action.headers)
+        if self.settings.posts_to_wordpress and is_sized_image(action.dest_key) and (
+            action.delivers or (action.target and (action.target.metadata or {}).get(META_POSTING))
+        ):
             metadata[META_POSTING] = "1"
         return metadata
 
-    def _copy(self, source: SourceObject, archive_key: str, dest_key: str) -> WriteResult:
-        """Archive entry -> primary key, server-side: CopyObject, or UploadPartCopy above the threshold."""
+    def _copy(self, action: Action, src: tuple[str, str]) -> WriteResult:
+        """`src` -> primary key, server-side, with the version's headers and metadata: CopyObject, or
+        UploadPartCopy above the threshold."""
         settings = self.settings
-        src, dest = (settings.archive_bucket, archive_key), (settings.s3_bucket, dest_key)
-        if source.size <= settings.multipart_copy_threshold:
-            return self.target.copy(*src, *dest)
+        dest = (settings.s3_bucket, action.dest_key)
+        metadata = self._metadata(action)
+        if action.source.size <= settings.multipart_copy_threshold:
+            return self.target.copy(*src, *dest, metadata=metadata, headers=action.headers)
         return copy_in_parts(
-            self.target, source, src, dest, metadata=self._metadata(source, dest_key), part_size=settings.part_size,
-            copiers=self.part_pool,
+            self.target, action.source, src, dest, metadata=metadata, headers=action.headers,
+            part_size=settings.part_size, copiers=self.part_pool,
         )
 
     def _verified(self, bucket: str, key: str, source: SourceObject, reported: WriteResult) -> str:

@@ -17,6 +17,19 @@ def is_md5_etag(etag: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Headers:
+    """The HTTP headers and custom metadata an object carries (GCS's object metadata, S3's headers and
+    `x-amz-meta-*`). `metadata` holds the custom pairs, sorted by name."""
+
+    content_type: str | None = None
+    cache_control: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    content_encoding: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SourceObject:
     """One GCS object version as listed."""
 
@@ -26,6 +39,8 @@ class SourceObject:
     crc32c: str  # base64
     generation: int
     created: datetime  # timeCreated, UTC
+    headers: Headers = Headers()  # as the source holds them (no guessing here)
+    metageneration: int = 1  # grows when only the headers change
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +65,8 @@ class Kind(enum.StrEnum):
     NEW = "new"
     CHANGED = "changed"
     UNCHANGED = "unchanged"
-    CHECK = "check"  # the listing cannot tell (ETag is not an MD5): the target's metadata decides
+    HEADERS = "headers"  # same bytes, other headers: rewritten in place, server-side, no new archive entry
+    CHECK = "check"  # the listings cannot tell: the state cache or the target's metadata decides
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +80,12 @@ class Action:
     reason: str
     target: TargetObject | None = None
     derived: tuple[str, ...] = ()  # with thumbnails on: this image's derived files now in the primary target
+    headers: Headers = Headers()  # what the delivered objects carry (headers.delivered_headers)
+
+    @property
+    def delivers(self) -> bool:
+        """A new version to archive and copy (not a header update, not unchanged)."""
+        return self.kind in (Kind.NEW, Kind.CHANGED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from gcs2s3.errors import ConfigError
+from gcs2s3.headers import META_CRC32C, META_HEADERS, META_MD5, delivered_headers, digest, object_metadata
 from gcs2s3.keys import KeyRules, find_collisions, find_thumbnail_claims, refusal_reason, relative_name
-from gcs2s3.models import Action, Kind, Plan, Refusal, SourceObject, TargetObject
+from gcs2s3.models import Action, Headers, Kind, Plan, Refusal, SourceObject, TargetObject, is_md5_etag
 from gcs2s3.shards import Shard
-
-META_MD5 = "source-md5"
-META_CRC32C = "source-crc32c"
-META_GENERATION = "source-generation"
 
 
 class CollisionError(ConfigError):
@@ -51,17 +48,10 @@ def _shown(items: Iterable[str], limit: int = 10) -> str:
     return "; ".join(listed[:limit]) + more
 
 
-def source_metadata(source: SourceObject) -> dict[str, str]:
-    """User metadata stored with every object we write: the source version's identity."""
-    return identity_metadata(source.crc32c, source.generation, source.md5)
-
-
-def identity_metadata(crc32c: str, generation: int, md5: str | None) -> dict[str, str]:
-    """The `source-*` user metadata for a version with these hashes (md5 absent for composites)."""
-    meta = {META_CRC32C: crc32c, META_GENERATION: str(generation)}
-    if md5:
-        meta[META_MD5] = md5
-    return meta
+def source_metadata(source: SourceObject, headers: Headers | None = None) -> dict[str, str]:
+    """User metadata stored with every object we write: the source version's identity, the digest of
+    its delivered headers, and its custom metadata."""
+    return object_metadata(source, headers if headers is not None else delivered_headers(source)[0])
 
 
 def is_placeholder(source: SourceObject) -> bool:
@@ -70,7 +60,8 @@ def is_placeholder(source: SourceObject) -> bool:
 
 
 def decide(source: SourceObject, target: TargetObject | None) -> tuple[Kind, str]:
-    """Compare a source version with what the listing shows at its destination key."""
+    """Compare a source version with what the listing shows at its destination key. UNCHANGED means
+    the bytes are proven the same (ETag = MD5); the headers are then still to be confirmed (`resolve`)."""
     if target is None:
         return Kind.NEW, "not in target"
     if target.size != source.size:
@@ -84,25 +75,34 @@ def decide(source: SourceObject, target: TargetObject | None) -> tuple[Kind, str
     return Kind.CHECK, "target ETag differs from source MD5: target metadata decides"
 
 
+def needs_confirming(action: Action) -> bool:
+    """Whether the state cache or a HEAD must settle this action (its headers, or its bytes too)."""
+    return action.kind in (Kind.UNCHANGED, Kind.CHECK)
+
+
 def resolve(action: Action, head: TargetObject | None) -> Action:
-    """Settle a CHECK action with what a HEAD of its destination reported."""
+    """Settle an UNCHANGED or CHECK action with what a HEAD of its destination (or the state cache)
+    says: the bytes (unless the ETag already proved them) and the headers' digest."""
     if head is None:
         return _with(action, Kind.NEW, "not in target (removed since listing)", None)
+    source = action.source
     meta = head.metadata or {}
-    same = (
-        head.size == action.source.size
-        and meta.get(META_CRC32C) == action.source.crc32c
-        and (action.source.md5 is None or meta.get(META_MD5) == action.source.md5)
-    )
-    if same:
-        return _with(action, Kind.UNCHANGED, "target metadata holds the source hashes", head)
-    return _with(action, Kind.CHANGED, "target metadata hashes differ from source", head)
+    proven = action.kind is Kind.UNCHANGED and is_md5_etag(head.etag) and head.etag == source.md5
+    same = head.size == source.size and (proven or (
+        meta.get(META_CRC32C) == source.crc32c and (source.md5 is None or meta.get(META_MD5) == source.md5)
+    ))
+    if not same:
+        return _with(action, Kind.CHANGED, "target metadata hashes differ from source", head)
+    if meta.get(META_HEADERS) == digest(action.headers):
+        reason = action.reason if proven else "target metadata holds the source hashes"
+        return _with(action, Kind.UNCHANGED, reason, head)
+    why = "headers changed at the source" if META_HEADERS in meta else "delivered without the source's headers"
+    return _with(action, Kind.HEADERS, f"same bytes; {why}: rewritten in place", head)
 
 
 def _with(action: Action, kind: Kind, reason: str, target: TargetObject | None) -> Action:
-    return Action(
-        kind, action.source, action.dest_key, action.archive_key, reason, target or action.target, action.derived
-    )
+    return Action(kind, action.source, action.dest_key, action.archive_key, reason, target or action.target,
+                  action.derived, action.headers)
 
 
 def build_plan(
@@ -117,7 +117,7 @@ def build_plan(
     checked for collisions). Raises CollisionError (or ThumbnailCollisionError) before deciding anything."""
     mine = shard.owns if shard is not None else (lambda name: True)
     plan = Plan()
-    mapped: list[tuple[bytes, SourceObject, str, str]] = []
+    mapped: list[tuple[bytes, SourceObject, str, str, Headers, str | None]] = []
     for source in sources:
         if is_placeholder(source):
             plan.placeholders += mine(source.name)
@@ -130,13 +130,15 @@ def build_plan(
         dest = rules.dest_key(rel)
         archive = rules.archive_key(dest, source.created)
         reason = refusal_reason(rel, dest, archive)
-        if reason:
+        headers, unfit = delivered_headers(source)
+        if reason or unfit:
             if mine(source.name):
-                plan.refused.append(Refusal(source.name, reason))
-            continue
-        mapped.append((dest.encode("utf-8"), source, dest, archive))
+                plan.refused.append(Refusal(source.name, reason or f"not delivered: {unfit}"))
+            if reason:
+                continue
+        mapped.append((dest.encode("utf-8"), source, dest, archive, headers, unfit))
 
-    collisions = find_collisions((source.name, dest) for _, source, dest, _ in mapped)
+    collisions = find_collisions((source.name, dest) for _, source, dest, *_ in mapped)
     if collisions:
         raise CollisionError(collisions)
     target_list = [t for t in targets if not rules.is_bookkeeping(t.key)]
@@ -148,7 +150,7 @@ def build_plan(
     listed = sorted(((t.key.encode("utf-8"), t) for t in target_list), key=lambda item: item[0])
     derived_keys = {key for keys in derived.values() for key in keys}
     i = 0
-    for key_bytes, source, dest, archive in mapped:
+    for key_bytes, source, dest, archive, headers, unfit in mapped:
         while i < len(listed) and listed[i][0] < key_bytes:
             plan.target_only += _target_only(listed[i][1].key, derived_keys, mine)
             i += 1
@@ -156,12 +158,12 @@ def build_plan(
         if i < len(listed) and listed[i][0] == key_bytes:
             target = listed[i][1]
             i += 1
-        if not mine(source.name):
+        if unfit or not mine(source.name):  # refused for its headers: its key stays claimed, nothing done
             continue
         kind, reason = decide(source, target)
         own_derived = tuple(sorted(derived.get(dest, ())))
         plan.derived_in_target += len(own_derived)
-        plan.actions.append(Action(kind, source, dest, archive, reason, target, own_derived))
+        plan.actions.append(Action(kind, source, dest, archive, reason, target, own_derived, headers))
     plan.target_only += sum(_target_only(t.key, derived_keys, mine) for _, t in listed[i:])
     return plan
 
@@ -172,11 +174,11 @@ def _target_only(key: str, derived: set[str], mine: Callable[[str], bool]) -> in
 
 
 def _derived_in_target(
-    mapped: list[tuple[bytes, SourceObject, str, str]], targets: list[TargetObject]
+    mapped: list[tuple[bytes, SourceObject, str, str, Headers, str | None]], targets: list[TargetObject]
 ) -> dict[str, list[str]]:
     """Refuse source names that are another source image's thumbnail names; then {image key: the keys
     in the primary target that are its derived files}."""
-    names = {dest: source.name for _, source, dest, _ in mapped}
+    names = {dest: source.name for _, source, dest, *_ in mapped}
     claims = find_thumbnail_claims(names)
     if claims:
         raise ThumbnailCollisionError({key: (names[key], names[owner]) for key, owner in claims.items()})

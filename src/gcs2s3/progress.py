@@ -38,8 +38,8 @@ class ProgressReporter:
         self._task: TaskID | None = None
 
     def planned(self, plan: Plan) -> None:
-        todo = plan.of_kind(Kind.NEW, Kind.CHANGED)
-        self.objects, self.bytes = len(todo), sum(a.source.size for a in todo)
+        todo = plan.of_kind(Kind.NEW, Kind.CHANGED, Kind.HEADERS)
+        self.objects, self.bytes = len(todo), sum(a.source.size for a in todo if a.delivers)
         self.started = time.monotonic()
         if not todo:
             return
@@ -57,7 +57,7 @@ class ProgressReporter:
     def done(self, outcome: Outcome) -> None:
         with self._lock:
             self.done_objects += 1
-            self.done_bytes += outcome.action.source.size
+            self.done_bytes += outcome.action.source.size if outcome.action.delivers else 0
             self.failures += not outcome.ok
         if self._display is not None and self._task is not None:
             self._display.update(self._task, completed=self.done_bytes, description=self._description())

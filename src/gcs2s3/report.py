@@ -38,13 +38,14 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
         actions = plan.of_kind(kind)
         counts[kind.value] = len(actions)
         sizes[kind.value] = sum(a.source.size for a in actions)
+    counts["headers_changed"] = len(plan.of_kind(Kind.HEADERS))
     failures = [{"key": r.name, "reason": r.reason} for r in plan.refused]
     failures += [{"key": o.action.dest_key, "reason": o.error or "failed"} for o in result.failed]
     failures += [{"key": o.action.dest_key, "reason": f"delivered, but no thumbnails: {o.thumbnails.error}"}
                  for o in result.unsized if o.thumbnails]
     failures += [{"key": p.job.action.dest_key, "reason": f"delivered, but not posted to WordPress: {p.error}"}
                  for p in result.unposted]
-    delivered = [o for o in result.outcomes if o.ok]
+    delivered = [o for o in result.outcomes if o.ok and o.action.delivers]
     report: dict[str, Any] = {
         "command": command,
         **_targets(settings),
@@ -53,6 +54,7 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
             **counts,
             "delivered": len(delivered),
             "archived": sum(o.archive_written for o in delivered),
+            "headers_updated": sum(o.ok and not o.action.delivers for o in result.outcomes),
             "failed": len(result.failed),
             "refused": len(plan.refused),
             "placeholders_skipped": plan.placeholders,
@@ -80,7 +82,7 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> dict[st
         report["actions"] = [
             {"kind": a.kind.value, "source": a.source.name, "dest_key": a.dest_key,
              "archive_key": a.archive_key, "reason": a.reason}
-            for a in plan.of_kind(Kind.NEW, Kind.CHANGED)
+            for a in plan.of_kind(Kind.NEW, Kind.CHANGED, Kind.HEADERS)
         ]
     return report
 
@@ -128,7 +130,8 @@ def store_report(settings: Settings, target: TargetStore, report: dict[str, Any]
     if settings.shard_spec:  # the shards of one tick start in the same second
         suffix += f"-shard-{settings.shard_spec.index}-of-{settings.shard_spec.count}"
     key = f"{settings.report_prefix}{started.strftime(ARCHIVE_TIME_FORMAT)}{suffix}.json"
-    put_document(target, settings.archive_bucket, key, json.dumps(report, indent=2, ensure_ascii=False).encode())
+    put_document(target, settings.archive_bucket, key, json.dumps(report, indent=2, ensure_ascii=False).encode(),
+                 "application/json")
     return f"s3://{settings.archive_bucket}/{key}"
 
 

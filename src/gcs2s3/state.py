@@ -1,12 +1,13 @@
-"""The state cache: for each delivered key whose ETag is not an MD5, which source version it holds.
+"""The state cache: for each delivered key, which source version it holds and with which headers.
 
-A single-part object's ETag is its MD5, so the two listings alone decide whether it changed. A multipart
-(or SSE-KMS) object's ETag is not, and without help every such object costs a HEAD on every run. The
-cache, one small gzipped JSON object at `<s3_prefix>.gcs2s3/state.json.gz` in the primary bucket,
-maps dest key -> (ETag, size, source md5/crc32c/generation) as last written or confirmed.
+A single-part object's ETag is its MD5, so the two listings alone prove its bytes; a multipart (or
+SSE-KMS) object's ETag does not, and no listing shows an object's headers. Without help every object
+would cost a HEAD on every run. The cache, one gzipped JSON object at
+`<s3_prefix>.gcs2s3/state.json.gz` in the primary bucket, maps dest key -> (ETag, size, source
+md5/crc32c/generation, digest of the delivered headers) as last written or confirmed.
 
-The listings stay the truth: an entry is used only when its ETag and size equal the listing's, and
-only to conclude "unchanged"; anything else (no entry, stale entry, lost or corrupt cache) falls back
+The listings stay the truth: an entry is used only when its ETag and size equal the listing's;
+anything else (no entry, stale entry, lost or corrupt cache, a cache of an earlier format) falls back
 to a HEAD. So a wrong or missing cache costs requests, never a wrong decision.
 """
 
@@ -15,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gcs2s3.documents import decode_entries, encode_entries, load_document, put_document
+from gcs2s3.headers import META_HEADERS, identity_metadata
 from gcs2s3.keys import RESERVED_SEGMENT
 from gcs2s3.models import SourceObject, TargetObject
-from gcs2s3.plan import identity_metadata
 from gcs2s3.shards import Shard
 from gcs2s3.stores.base import TargetStore
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: every delivered key, with its headers' digest
 
 
 def state_key(s3_prefix: str, shard: Shard | None = None) -> str:
@@ -36,6 +37,7 @@ class Entry:
     crc32c: str
     generation: int
     md5: str | None = None
+    headers: str | None = None  # digest of the headers delivered with it
 
 
 class StateCache:
@@ -48,10 +50,12 @@ class StateCache:
         if entry is None or entry.etag != listed.etag or entry.size != listed.size:
             return None
         metadata = identity_metadata(entry.crc32c, entry.generation, entry.md5)
+        if entry.headers:
+            metadata[META_HEADERS] = entry.headers
         return TargetObject(listed.key, listed.size, listed.etag, metadata=metadata)
 
-    def record(self, key: str, etag: str, source: SourceObject) -> None:
-        self.entries[key] = Entry(etag, source.size, source.crc32c, source.generation, source.md5)
+    def record(self, key: str, etag: str, source: SourceObject, headers: str) -> None:
+        self.entries[key] = Entry(etag, source.size, source.crc32c, source.generation, source.md5, headers)
 
     def to_bytes(self) -> bytes:
         return encode_entries(STATE_FORMAT, self.entries)

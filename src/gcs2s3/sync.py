@@ -18,9 +18,10 @@ from typing import Protocol
 from gcs2s3.config import Settings
 from gcs2s3.errors import Gcs2s3Error
 from gcs2s3.execute import Executor
+from gcs2s3.headers import digest
 from gcs2s3.listings import in_background, primary_listing, probe_archive, source_listing
-from gcs2s3.models import Action, Kind, Outcome, Plan, SourceObject, TargetObject, is_md5_etag
-from gcs2s3.plan import build_plan, resolve
+from gcs2s3.models import Action, Kind, Outcome, Plan, SourceObject, TargetObject
+from gcs2s3.plan import build_plan, needs_confirming, resolve
 from gcs2s3.stages.wordpress import Poster, PostOutcome, posting_jobs
 from gcs2s3.stages.wordpress_ledger import Ledger, ledger_key, load_ledger, save_ledger
 from gcs2s3.state import StateCache, load_state, save_state, state_key
@@ -93,8 +94,9 @@ class LocalEngine:
 def make_plan(
     settings: Settings, source_store: SourceStore, target: TargetStore, engine: Engine | None = None
 ) -> tuple[Plan, StateCache]:
-    """List both sides (and read the state cache) at once and plan, then settle CHECK actions: from the
-    cache when it knows the listed object, otherwise with one HEAD each (in parallel)."""
+    """List both sides (and read the state cache) at once and plan, then confirm what the listings
+    alone cannot (the headers of every object, the bytes of multipart ones): from the cache when it
+    knows the listed object, otherwise with one HEAD each (in parallel)."""
     rules = settings.key_rules
     with ThreadPoolExecutor(max_workers=2) as pool:
         cache = pool.submit(load_state, target, settings.s3_bucket, state_key(settings.s3_prefix, settings.shard_spec))
@@ -103,10 +105,10 @@ def make_plan(
         state = cache.result()
     heads: list[int] = []
     for index, action in enumerate(plan.actions):
-        if action.kind is Kind.CHECK:
+        if needs_confirming(action):
             vouched = state.vouch(action.target) if action.target else None
             settled = resolve(action, vouched) if vouched else None
-            if settled and settled.kind is Kind.UNCHANGED:
+            if settled and settled.kind in (Kind.UNCHANGED, Kind.HEADERS):
                 plan.actions[index] = settled
             else:
                 heads.append(index)
@@ -122,14 +124,14 @@ def make_plan(
 
 
 def next_state(plan: Plan, outcomes: list[Outcome]) -> StateCache:
-    """The cache after this run: every object of the source whose ETag alone cannot prove it."""
+    """The cache after this run: every delivered key known to hold its source version and headers."""
     state = StateCache()
     delivered = {o.action.dest_key: o for o in outcomes if o.ok}
     for action in plan.actions:
         outcome = delivered.get(action.dest_key)
         etag = outcome.dest_etag if outcome else (action.target.etag if action.kind is Kind.UNCHANGED else None)
-        if etag and not (action.source.md5 and is_md5_etag(etag)):
-            state.record(action.dest_key, etag, action.source)
+        if etag:
+            state.record(action.dest_key, etag, action.source, digest(action.headers))
     return state
 
 
@@ -161,11 +163,11 @@ def run_sync(
     engine = engine or LocalEngine()
     plan, state = make_plan(settings, source_store, target, engine)
     result = SyncResult(plan=plan, dry_run=dry_run)
-    todo = plan.of_kind(Kind.NEW, Kind.CHANGED)
+    todo = plan.of_kind(Kind.NEW, Kind.CHANGED, Kind.HEADERS)
     log.info(
-        "planned: %d new, %d changed, %d unchanged, %d refused",
-        len(plan.of_kind(Kind.NEW)), len(plan.of_kind(Kind.CHANGED)), len(plan.of_kind(Kind.UNCHANGED)),
-        len(plan.refused),
+        "planned: %d new, %d changed, %d headers only, %d unchanged, %d refused",
+        len(plan.of_kind(Kind.NEW)), len(plan.of_kind(Kind.CHANGED)), len(plan.of_kind(Kind.HEADERS)),
+        len(plan.of_kind(Kind.UNCHANGED)), len(plan.refused),
     )
     ledger = _open_ledger(settings, target, plan) if settings.posts_to_wordpress and not dry_run else None
     if on_plan is not None and not dry_run:

@@ -23,7 +23,7 @@ from typing import BinaryIO
 from gcs2s3.budget import ByteBudget
 from gcs2s3.errors import Gcs2s3Error, IntegrityError
 from gcs2s3.hashes import BodyHasher, crc32c_b64
-from gcs2s3.models import SourceObject, WriteResult
+from gcs2s3.models import Headers, SourceObject, WriteResult
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
 
@@ -61,6 +61,7 @@ def stream_version(
     key: str,
     *,
     metadata: Mapping[str, str],
+    headers: Headers,
     if_absent: bool,
     how: Streaming,
     spool: BinaryIO | None = None,
@@ -84,10 +85,10 @@ def stream_version(
             _check(hasher, source, key)
             return target.put(
                 bucket, key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c, metadata=metadata,
-                if_absent=if_absent,
+                if_absent=if_absent, headers=headers,
             )
 
-    upload_id = target.create_multipart(bucket, key, metadata)
+    upload_id = target.create_multipart(bucket, key, metadata, headers)
     uploads: list[Future[Part]] = []
     failures: list[BaseException] = []  # filled as uploads fail, so reading stops at the next part
     with _aborting_on_failure(target, bucket, key, upload_id, uploads):
@@ -130,13 +131,14 @@ def copy_in_parts(
     dest: tuple[str, str],
     *,
     metadata: Mapping[str, str],
+    headers: Headers,
     part_size: int,
     copiers: Executor,
 ) -> WriteResult:
     """Server-side copy of s3://src to s3://dest with UploadPartCopy (needed beyond CopyObject's 5 GB);
     the completion carries the source version's CRC32C, which S3 checks against the copied parts."""
     bucket, key = dest
-    upload_id = target.create_multipart(bucket, key, metadata)
+    upload_id = target.create_multipart(bucket, key, metadata, headers)
     copies: list[Future[Part]] = []
     with _aborting_on_failure(target, bucket, key, upload_id, copies):
 

@@ -22,14 +22,14 @@ from gcs2s3.budget import ByteBudget
 from gcs2s3.config import Settings
 from gcs2s3.errors import VerificationError
 from gcs2s3.hashes import BodyHasher
+from gcs2s3.headers import META_DERIVED_FROM
 from gcs2s3.keys import SIZED_MIME, extension, thumbnail_key
-from gcs2s3.models import Action, ThumbnailOutcome
+from gcs2s3.models import Action, Headers, ThumbnailOutcome
 from gcs2s3.stages.render import ImageError, NotSized, Rendered, render
 from gcs2s3.stages.wp_sizes import SizeSpec
 from gcs2s3.stores.base import TargetStore
 
 log = logging.getLogger(__name__)
-META_DERIVED_FROM = "derived-from-generation"
 
 
 def _start_worker() -> None:
@@ -113,6 +113,7 @@ class Thumbnailer:
         return ThumbnailOutcome(written=written, removed=removed, error=problem, not_sized=not_sized)
 
     def _put_all(self, action: Action, files: list[Rendered]) -> tuple[str, ...]:
+        """Each file beside the image, typed as the image type it is, cached as the image is."""
         written = []
         for file in files:
             key = thumbnail_key(action.dest_key, file.suffix)
@@ -122,7 +123,8 @@ class Thumbnailer:
                 result = self.target.put(
                     self.bucket, key, file.data, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c,
                     metadata={META_DERIVED_FROM: str(action.source.generation)}, if_absent=False,
-                    content_type=SIZED_MIME.get(extension(key)),
+                    headers=Headers(content_type=SIZED_MIME.get(extension(key)),
+                                    cache_control=action.headers.cache_control),
                 )
             if result.etag != hasher.md5_hex and result.crc32c != hasher.crc32c:
                 raise VerificationError(f"{key}: S3 reports neither the MD5 nor the CRC32C of the thumbnail sent")

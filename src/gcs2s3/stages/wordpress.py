@@ -26,6 +26,7 @@ from pathlib import Path
 from gcs2s3.config import Settings
 from gcs2s3.errors import Gcs2s3Error, VerificationError
 from gcs2s3.hashes import BodyHasher
+from gcs2s3.headers import META_POSTING
 from gcs2s3.keys import SIZED_MIME, extension, is_sized_image
 from gcs2s3.models import Action, Kind, Outcome, Plan
 from gcs2s3.stages.wordpress_ledger import PENDING, POSTED, PREDATES, Entry, Ledger
@@ -34,7 +35,6 @@ from gcs2s3.stores.base import TargetStore
 from gcs2s3.stores.wordpress import Media, WordPressError, WordPressSite
 
 log = logging.getLogger(__name__)
-META_POSTING = "wordpress-post"  # on objects delivered while posting was on
 UPLOAD_ATTEMPTS = 3
 CHUNK = 1024 * 1024
 
@@ -72,7 +72,7 @@ def posting_jobs(
 ) -> list[PostJob]:
     """What to post this run. Records `predates` in the ledger for images delivered before posting was
     on; costs a HEAD only for an unchanged image the ledger does not know (a killed run's)."""
-    delivered = {o.action.dest_key: o for o in outcomes if o.ok}
+    delivered = {o.action.dest_key: o for o in outcomes if o.ok and o.action.delivers}
     jobs: list[PostJob] = []
     unknown: list[Action] = []
     for action in plan.actions:
@@ -82,7 +82,7 @@ def posting_jobs(
         if outcome is not None:
             # This run wrote the archive entry: no earlier run got as far as posting this version.
             jobs.append(PostJob(action, lookup=not outcome.archive_written))
-        elif action.kind is Kind.UNCHANGED:
+        elif action.kind in (Kind.UNCHANGED, Kind.HEADERS):  # the same version as before
             entry = ledger.get(action.dest_key, action.source.crc32c)
             if entry is not None:
                 if entry.state == PENDING:

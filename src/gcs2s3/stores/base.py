@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
-from gcs2s3.models import SourceObject, TargetObject, WriteResult
+from gcs2s3.models import Headers, SourceObject, TargetObject, WriteResult
 
 
 class SourceStore(Protocol):
@@ -47,12 +47,18 @@ class TargetStore(Protocol):
         crc32c: str,
         metadata: Mapping[str, str],
         if_absent: bool,
-        content_type: str | None = None,
-    ) -> WriteResult: ...
+        headers: Headers | None = None,
+        if_match: str | None = None,
+    ) -> WriteResult:
+        """One PUT. `if_absent`: only if the key does not exist; `if_match`: only if its ETag is this one
+        (PreconditionFailedError otherwise)."""
+        ...
 
     def delete(self, bucket: str, key: str) -> None: ...
 
-    def create_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> str: ...
+    def create_multipart(
+        self, bucket: str, key: str, metadata: Mapping[str, str], headers: Headers | None = None
+    ) -> str: ...
 
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes, crc32c: str) -> str: ...
 
@@ -79,8 +85,11 @@ class TargetStore(Protocol):
         """(key, upload id) of every multipart upload begun and not completed or aborted under `prefix`."""
         ...
 
-    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str) -> WriteResult:
-        """Server-side copy keeping user metadata; S3 computes a full-object CRC32C of the copy."""
+    def copy(
+        self, src_bucket: str, src_key: str, bucket: str, key: str, *, metadata: Mapping[str, str], headers: Headers
+    ) -> WriteResult:
+        """Server-side copy with these headers and user metadata (the source key may be `key` itself: a
+        header-only update); S3 computes a full-object CRC32C of the copy."""
         ...
 
     def read_small(self, bucket: str, key: str) -> bytes | None:

@@ -23,12 +23,15 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from gcs2s3.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError, TransientError
-from gcs2s3.models import SourceObject
+from gcs2s3.models import Headers, SourceObject
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.translate import translating
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
-_LIST_FIELDS = "items(name,size,md5Hash,crc32c,generation,timeCreated),prefixes,nextPageToken"
+_LIST_FIELDS = (
+    "items(name,size,md5Hash,crc32c,generation,metageneration,timeCreated,contentType,cacheControl,"
+    "contentDisposition,contentLanguage,contentEncoding,metadata),prefixes,nextPageToken"
+)
 
 
 def _map_google(what: str, exc: Exception) -> Exception | None:
@@ -88,6 +91,19 @@ def _from_info(read: Callable[[], Any], where: str) -> service_account.Credentia
         ) from None
 
 
+def _headers(properties: dict[str, Any]) -> Headers:
+    """The object's headers and custom metadata as GCS lists them (blank ones as absent)."""
+    custom = properties.get("metadata") or {}
+    return Headers(
+        content_type=properties.get("contentType") or None,
+        cache_control=properties.get("cacheControl") or None,
+        content_disposition=properties.get("contentDisposition") or None,
+        content_language=properties.get("contentLanguage") or None,
+        content_encoding=properties.get("contentEncoding") or None,
+        metadata=tuple(sorted((str(k), "" if v is None else str(v)) for k, v in custom.items())),
+    )
+
+
 def _source_object(blob: storage.Blob) -> SourceObject:
     return SourceObject(
         name=blob.name,
@@ -96,6 +112,8 @@ def _source_object(blob: storage.Blob) -> SourceObject:
         crc32c=blob.crc32c or "",
         generation=int(blob.generation or 0),
         created=_created(blob),
+        headers=_headers(blob._properties),
+        metageneration=int(blob.metageneration or 1),
     )
 
 
@@ -144,6 +162,9 @@ class GcsSource:
 
     @_translated("read")
     def read(self, obj: SourceObject, start: int, end: int) -> bytearray:
+        """The stored bytes, never decompressed: a gzip-encoded object is read as it is stored (the
+        request says `Accept-Encoding: gzip`, so GCS does no decompressive transcoding, which would
+        also ignore the Range), and its hashes are those of the stored bytes."""
         buffer = _Filler(end - start)
         if end > start:
             blob = self._bucket.blob(obj.name, generation=obj.generation)

@@ -27,7 +27,7 @@ from gcs2s3.errors import (
     StoreError,
     TransientError,
 )
-from gcs2s3.models import TargetObject, WriteResult
+from gcs2s3.models import Headers, TargetObject, WriteResult
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.translate import translating
 
@@ -77,6 +77,16 @@ def _from_client_error(what: str, exc: bexc.ClientError) -> Gcs2s3Error:
     if code in _TRANSIENT or (status is not None and status >= 500):
         return TransientError(message, status)
     return StoreError(message, status)
+
+
+def _header_args(headers: Headers | None) -> dict[str, str]:
+    """boto3's arguments for the standard headers that are set."""
+    if headers is None:
+        return {}
+    given = {"ContentType": headers.content_type, "CacheControl": headers.cache_control,
+             "ContentDisposition": headers.content_disposition, "ContentLanguage": headers.content_language,
+             "ContentEncoding": headers.content_encoding}
+    return {name: value for name, value in given.items() if value}
 
 
 def _result(response: Mapping[str, Any]) -> WriteResult:
@@ -172,11 +182,13 @@ class S3Target:
         crc32c: str,
         metadata: Mapping[str, str],
         if_absent: bool,
-        content_type: str | None = None,
+        headers: Headers | None = None,
+        if_match: str | None = None,
     ) -> WriteResult:
         extra: dict[str, str] = {"IfNoneMatch": "*"} if if_absent else {}
-        if content_type:
-            extra["ContentType"] = content_type
+        if if_match:
+            extra["IfMatch"] = f'"{if_match}"'
+        extra.update(_header_args(headers))
         response = self._client.put_object(
             Bucket=bucket, Key=key, Body=body, ContentMD5=md5_b64, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
             Metadata=dict(metadata), **extra,
@@ -184,9 +196,12 @@ class S3Target:
         return _result(response)
 
     @_translated("create multipart upload")
-    def create_multipart(self, bucket: str, key: str, metadata: Mapping[str, str]) -> str:
+    def create_multipart(
+        self, bucket: str, key: str, metadata: Mapping[str, str], headers: Headers | None = None
+    ) -> str:
         response = self._client.create_multipart_upload(
-            Bucket=bucket, Key=key, Metadata=dict(metadata), ChecksumAlgorithm="CRC32C", ChecksumType="FULL_OBJECT"
+            Bucket=bucket, Key=key, Metadata=dict(metadata), ChecksumAlgorithm="CRC32C", ChecksumType="FULL_OBJECT",
+            **_header_args(headers),
         )
         return str(response["UploadId"])
 
@@ -251,13 +266,17 @@ class S3Target:
         return str(result["ETag"]), result.get("ChecksumCRC32C")
 
     @_translated("copy")
-    def copy(self, src_bucket: str, src_key: str, bucket: str, key: str) -> WriteResult:
+    def copy(
+        self, src_bucket: str, src_key: str, bucket: str, key: str, *, metadata: Mapping[str, str], headers: Headers
+    ) -> WriteResult:
         response = self._client.copy_object(
             Bucket=bucket,
             Key=key,
             CopySource={"Bucket": src_bucket, "Key": src_key},
-            MetadataDirective="COPY",
+            MetadataDirective="REPLACE",
+            Metadata=dict(metadata),
             ChecksumAlgorithm="CRC32C",
+            **_header_args(headers),
         )
         return _result(response.get("CopyObjectResult", {}))
 
