@@ -4,6 +4,7 @@ per test, a settings file writer and a CLI runner."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import textwrap
 from collections.abc import Iterator
@@ -127,6 +128,17 @@ def cli(*args: str, env: dict[str, str] | None = None) -> CliResult:
     """Run the real CLI in-process, as `gcs2s3 ARGS...`."""
     result = CliRunner().invoke(app, list(args), env={**os.environ, **(env or {})}, catch_exceptions=False)
     return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The run's final error lines: JSON log lines that carry an exit code (stderr is no terminal in
+    tests), as their message; every other line must be JSON too."""
+    errors = []
+    for line in stderr.splitlines():
+        entry = json.loads(line)  # one JSON object per line, nothing else
+        if "exit_code" in entry and "message" in entry:
+            errors.append(entry["message"])
+    return errors
 
 
 def dedent(text: str) -> str:

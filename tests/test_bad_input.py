@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import World, cli
+from conftest import World, cli, error_lines
 from proxy import Proxy
 
 SECRET = "SUPERSECRETKEYMATERIAL"
@@ -16,8 +16,8 @@ def refused(world: World, config: Path, level: str | None = "Stage", env: dict[s
     args = ["sync", "--config", str(config)] + (["--dev-level", level] if level else [])
     result = cli(*args, env=env)
     assert result.code == 2, (result.stdout, result.stderr)
-    errors = [line for line in result.stderr.splitlines() if line.startswith("gcs2s3: error:")]
-    assert len(errors) == 1, result.stderr
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1 and errors[0].startswith("gcs2s3: error:"), result.stderr
     assert "Traceback" not in result.stderr and SECRET not in result.stderr + result.stdout
     return errors[0]
 

@@ -22,7 +22,9 @@ import pytest
 from conftest import World, cli
 from proxy import Proxy
 
-MULTIPART = {"multipart_threshold_mb": "1", "part_size_mb": "5", "workers": "2"}
+# A killed run leaves its lease behind: the next run takes it over once it is older than its TTL.
+MULTIPART = {"multipart_threshold_mb": "1", "part_size_mb": "5", "workers": "2", "lease_ttl_s": "2"}
+LEASE_EXPIRY_S = 3.1
 BIG = bytes(range(256)) * (11 * 4096)  # 11 MiB: three parts
 Trap = Callable[[str, str, str, World], bool]
 
@@ -39,7 +41,8 @@ def archive_write(method: str, path: str, world: World) -> bool:
 MOMENTS: dict[str, tuple[str, Trap, tuple[str, ...]]] = {
     "gcs-listing": ("gcs", lambda m, p, phase, w: is_listing(m, p) and phase == "response", ()),
     "s3-listing": ("s3", lambda m, p, phase, w: is_listing(m, p) and phase == "request", ()),
-    "state-read": ("s3", lambda m, p, phase, w: ".gcs2s3/" in p and phase == "request", ()),
+    "lease-taken": ("s3", lambda m, p, phase, w: ".gcs2s3/lease" in p and phase == "response", ()),
+    "state-read": ("s3", lambda m, p, phase, w: ".gcs2s3/state" in p and phase == "request", ()),
     "gcs-body-read": ("gcs", lambda m, p, phase, w: "alt=media" in p and phase == "response", ()),
     "single-put-sent": ("s3", lambda m, p, phase, w: archive_write(m, p, w) and "small" in p and phase == "request",
                         ()),
@@ -123,6 +126,7 @@ def open_uploads(world: World) -> int:
 
 def assert_repaired(world: World, acceptable: dict[str, list[bytes]]) -> None:
     left_open = open_uploads(world)
+    time.sleep(LEASE_EXPIRY_S)  # a killed run's lease blocks the targets until it expires
     rerun = cli("sync", "--config", str(world.ini(**MULTIPART)), "--dev-level", "Stage", "--json")
     assert rerun.code == 0, rerun.stdout
     assert json.loads(rerun.stdout)["counts"]["aborted_stale_uploads"] == left_open

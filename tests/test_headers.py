@@ -164,14 +164,15 @@ def test_a_header_only_change_rewrites_the_primary_in_place(world: World, emulat
         assert report["counts"]["delivered"] == 0 and report["counts"]["unchanged"] == 1
         assert not [p for m, p in gcs.requests if "alt=media" in p]  # no body downloaded
         writes = [(m, p, h) for (m, p), h in zip(s3.requests, s3.headers, strict=True) if m in ("PUT", "POST")
-                  and ".gcs2s3/" not in p]
+                  and "/.gcs2s3/" not in p]
         assert [(m, p) for m, p, _ in writes] == [("PUT", f"/{world.s3_bucket}/r/q1.csv")]
         assert writes[0][2]["x-amz-copy-source"].endswith(f"{world.s3_bucket}/r/q1.csv")
         assert not [p for m, p in s3.requests if m == "HEAD"]  # the state cache knew the old headers
         s3.reset()
         code, report = sync_json(world, env=env)
         assert code == 0 and report["counts"]["unchanged"] == 2
-        assert all(m == "GET" for m, _ in s3.requests) and not [p for m, p in gcs.requests if "alt=media" in p]
+        assert all(m == "GET" for m, p in s3.requests if "/.gcs2s3/lease" not in p)
+        assert not [p for m, p in gcs.requests if "alt=media" in p]
     got = head(world, "r/q1.csv")
     assert got["ContentType"] == "text/plain; charset=utf-8" and got["Metadata"]["fixed"] == "yes"
     assert world.keys(world.archive_bucket) == archive_before  # no new archive entry
@@ -195,13 +196,15 @@ def test_objects_delivered_without_headers_are_repaired_once(world: World, emula
     with Proxy(emulators["AWS_ENDPOINT_URL"]) as proxy:
         code, report = sync_json(world, env={"AWS_ENDPOINT_URL": proxy.url}, **MULTIPART)
         assert code == 0 and report["counts"]["headers_updated"] == 4 and report["counts"]["delivered"] == 0
-        first_write = next(i for i, (m, _) in enumerate(proxy.requests) if m in ("PUT", "POST"))
+        first_write = next(i for i, (m, p) in enumerate(proxy.requests)
+                           if m in ("PUT", "POST") and "/.gcs2s3/lease" not in p)
         heads = [p for m, p in proxy.requests[:first_write] if m == "HEAD"]
         assert len(heads) == 4  # the upgrade's cost: one HEAD each, once
         proxy.reset()
         code, report = sync_json(world, env={"AWS_ENDPOINT_URL": proxy.url}, **MULTIPART)
         assert code == 0 and report["counts"]["unchanged"] == 4
-        assert proxy.count(lambda m, p: m != "GET") == 0  # list-only again (plus the state read)
+        # list-only again (plus the state read and the lease)
+        assert proxy.count(lambda m, p: m != "GET" and "/.gcs2s3/lease" not in p) == 0
     assert head(world, "old/1.json")["ContentType"] == "application/json"
     assert head(world, "big.bin")["ContentType"] == "application/octet-stream"
 

@@ -12,6 +12,7 @@ from proxy import Proxy
 
 def sync_json(world: World, *extra: str, env: dict[str, str] | None = None, **ini: str) -> tuple[int, dict]:
     result = cli("sync", "--config", str(world.ini(**ini)), "--dev-level", "Stage", "--json", *extra, env=env)
+    assert result.stdout, result.stderr[-3000:]
     return result.code, json.loads(result.stdout)
 
 
@@ -56,7 +57,11 @@ def test_no_change_rerun_makes_only_list_requests(world: World, emulators: dict[
         assert gcs.requests and all(m == "GET" and "alt=media" not in p for m, p in gcs.requests), gcs.requests
         state_reads = [p for m, p in s3.requests if m == "GET" and p.endswith("/.gcs2s3/state.json.gz")]
         lists = [p for m, p in s3.requests if m == "GET" and "list-type=2" in p]
-        assert len(state_reads) <= 1 and lists and len(lists) + len(state_reads) == len(s3.requests), s3.requests
+        # The lease (one run at a time): take it, read it back, release it.
+        lease = [m for m, p in s3.requests if "/.gcs2s3/lease" in p]
+        assert lease == ["PUT", "GET", "DELETE"], s3.requests
+        assert len(state_reads) <= 1 and lists
+        assert len(lists) + len(state_reads) + len(lease) == len(s3.requests), s3.requests
 
 
 def test_an_empty_source_is_a_clean_run(world: World) -> None:

@@ -8,6 +8,7 @@ from gcs2s3.config import Settings, load_settings
 from gcs2s3.errors import ConfigError, Gcs2s3Error
 from gcs2s3.sync import run_sync
 from gcs2s3.verify import run_verify
+from gcs2s3.version import VERSION
 
 __all__ = ["ConfigError", "Gcs2s3Error", "Settings", "load_settings", "run_sync", "run_verify"]
-__version__ = "0.1.0"
+__version__ = VERSION

@@ -1,13 +1,20 @@
-"""Command line: argument parsing and output only. Exit codes: 0 ok, 1 run failed, 2 usage/config."""
+"""Command line: argument parsing, output, and a run's life around the library: the lease (one run at a
+time), signals, the report, metrics and notification on every way a run can end.
+
+Exit codes: 0 ok (or skipped: another run holds the targets), 1 run failed, 2 usage/config.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,18 +23,21 @@ import typer
 from rich.console import Console
 
 from gcs2s3.budget import release_large_buffers_to_the_os
-from gcs2s3.config import Settings, load_settings, with_shard
-from gcs2s3.errors import Gcs2s3Error
-from gcs2s3.logs import setup_logging
+from gcs2s3.config import DEV_LEVEL_ENV, S3_SCHEME, Settings, load_settings, with_shard
+from gcs2s3.errors import AccessDeniedError, Gcs2s3Error, as_config_error
+from gcs2s3.lease import Busy, Lease, lease_key
+from gcs2s3.logs import RUN_ID, ensure_std_streams, quiet_flush, say_error, setup_logging, stderr_is_terminal
 from gcs2s3.metrics import emit_metrics
 from gcs2s3.notify import notify
 from gcs2s3.progress import ProgressReporter
-from gcs2s3.report import render, store_report, sync_report, verify_report
+from gcs2s3.report import render, skipped_report, store_report, sync_report, verify_report
 from gcs2s3.stopping import StopFlag, stop_on_signals
+from gcs2s3.stopping import stop as request_stop
 from gcs2s3.stores.opening import open_stores
 from gcs2s3.stores.s3 import S3Target
 from gcs2s3.sync import Engine, run_sync
 from gcs2s3.verify import run_verify
+from gcs2s3.version import VERSION
 
 log = logging.getLogger("gcs2s3")
 app = typer.Typer(
@@ -36,11 +46,13 @@ app = typer.Typer(
     help="Keep an S3 bucket in step with a GCS bucket; archive every delivered version; verify it.",
 )
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Settings file (copy of template_primary.ini).")]
+ConfigOpt = Annotated[
+    str, typer.Option("--config", "-c", help="Settings file (copy of template_primary.ini), or s3://BUCKET/KEY.")
+]
 LevelOpt = Annotated[
     str | None, typer.Option("--dev-level", help="Section to use: Stage or Prod (default: $DevLevel).")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one line of JSON on stdout.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
 DeepOpt = Annotated[bool, typer.Option("--deep-verify", help="Also re-read every written body and hash it.")]
 SchedulerOpt = Annotated[
@@ -58,30 +70,60 @@ ShardOpt = Annotated[
 ]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"gcs2s3 {VERSION}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Keep an S3 bucket in step with a GCS bucket; archive every delivered version; verify it."""
+
+
 def _emit(report: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    else:
-        render(report, Console())
+    """The report on stdout (one JSON line with --json); a reader that went away loses it, not the run."""
+    with contextlib.suppress(OSError, ValueError):
+        if as_json:
+            sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        else:
+            render(report, Console())
 
 
-def _run(debug: bool, body: Callable[[], int]) -> None:
-    """Run a command body; turn gcs2s3 errors into one line on stderr and the right exit code."""
+def _life(command: str, config: str, dev_level: str | None, debug: bool, body: Callable[[Settings], int],
+          shard: str | None = None) -> None:
+    """Run a command around `body`: whatever ends it (exit 1 or 2, an unexpected exception, Ctrl-C)
+    from the moment the settings are read notifies as configured, and every run that fails writes its
+    metrics line (RunFailed = 1), also when the settings themselves cannot be read (DevLevel from the
+    command line or the environment). `body` reports, notifies and measures a run that it finishes."""
+    setup_logging(debug)
+    clock = time.monotonic()
+    settings: Settings | None = None
     try:
-        code = body()
+        settings = with_shard(load_settings(config, dev_level), shard)
+        setup_logging(debug, settings.dev_level)
+        raise typer.Exit(body(settings))
     except Gcs2s3Error as exc:
-        if debug:
-            log.exception("gcs2s3 failed")
-        sys.stderr.write(f"gcs2s3: error: {exc}\n")
-        code = exc.exit_code
+        code, error = exc.exit_code, f"error: {exc}"
     except KeyboardInterrupt:
-        sys.stderr.write("gcs2s3: interrupted\n")
-        code = 130
+        code, error = 130, "error: interrupted"
+    except typer.Exit:
+        raise
     except Exception as exc:  # a bug or an unmapped SDK error: still one line, no secret, exit 1
-        if debug:
-            log.exception("unexpected error")
-        sys.stderr.write(f"gcs2s3: unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)\n")
-        code = 1
+        code, error = 1, f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)"
+    if debug:
+        log.exception("gcs2s3 failed")
+    say_error(error, code)
+    level = settings.dev_level if settings else (dev_level or os.environ.get(DEV_LEVEL_ENV) or "unknown")
+    failed = {"command": command, "run_id": RUN_ID, "version": VERSION, "exit_code": code,
+              "seconds": round(time.monotonic() - clock, 3), "error": error}
+    emit_metrics(failed, level)
+    if settings is not None:
+        notify(settings, command, code, error=error.removeprefix("error: "))
     raise typer.Exit(code)
 
 
@@ -100,21 +142,27 @@ def _finish(settings: Settings, target: S3Target, report: dict[str, Any], starte
     return int(report["exit_code"])
 
 
-@contextmanager
-def _notifying(settings: Settings, command: str) -> Iterator[None]:
-    """A run that ends in an error (exit 2, or an unexpected one) still notifies."""
-    try:
-        yield
-    except Gcs2s3Error as exc:
-        notify(settings, command, exc.exit_code, error=str(exc))
-        raise
-    except Exception as exc:
-        notify(settings, command, 1, error=f"unexpected error: {type(exc).__name__}")
-        raise
+def _skipped(settings: Settings, busy: Busy, seconds: float, as_json: bool) -> int:
+    """Another run holds the targets: nothing written, nothing aborted; say who, since when; exit 0.
+    A holder older than `max_run_s` is stuck (or the schedule too tight): that is notified."""
+    held = busy.holder.held_for_s() if busy.holder else None
+    log.warning("skipped: the targets are in use by %s (lease renewed %s s ago); nothing written",
+                busy.describe(), f"{busy.age_s:.0f}" if busy.age_s is not None else "?",
+                extra={"lease": asdict(busy.holder) if busy.holder else None})
+    report = skipped_report(settings, busy, held, seconds)
+    _emit(report, as_json)
+    emit_metrics(report, settings.dev_level)
+    if settings.max_run_s and held is not None and held > settings.max_run_s:
+        notify(settings, "sync", 0, report=report, alert=(
+            f"skipped: the lease has been held for {held:.0f} s by {busy.describe()}, longer than max_run_s "
+            f"({settings.max_run_s} s): the holder is stuck, or the schedule is too tight"))
+    else:
+        notify(settings, "sync", 0, report=report)
+    return 0
 
 
 @contextmanager
-def _engine(scheduler: str | None, workers: int | None, config: Path, settings: Settings) -> Iterator[Engine | None]:
+def _engine(scheduler: str | None, workers: int | None, config: str, settings: Settings) -> Iterator[Engine | None]:
     """The Dask engine when asked for (--dask-scheduler / --workers), else None (this process)."""
     if not scheduler and not workers:
         yield None
@@ -122,42 +170,53 @@ def _engine(scheduler: str | None, workers: int | None, config: Path, settings: 
     from gcs2s3.cluster import DaskEngine, SettingsRef, dask_client
 
     with dask_client(scheduler, workers) as client:
-        ref = SettingsRef(str(config.resolve()), settings.dev_level, settings.shard or None)
+        where = config if config.startswith(S3_SCHEME) else str(Path(config).resolve())
+        ref = SettingsRef(where, settings.dev_level, settings.shard or None)
         yield DaskEngine(client, ref, ranges=4 * max(1, len(client.scheduler_info().get("workers", {}))))
 
 
-def _sync(command: str, config: Path, dev_level: str | None, dry_run: bool, deep_verify: bool,
+def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_verify: bool,
           as_json: bool, debug: bool, shard: str | None, scheduler: str | None = None,
           cluster_workers: int | None = None) -> None:
-    setup_logging(debug)
-
-    def body() -> int:
-        settings = with_shard(load_settings(config, dev_level), shard)
-        setup_logging(debug, settings.dev_level)
+    def body(settings: Settings) -> int:
         source, target = open_stores(settings)
-        started = datetime.now(UTC)
+        started, clock = datetime.now(UTC), time.monotonic()
         if dry_run:
             with _engine(scheduler, cluster_workers, config, settings) as engine:
                 result = run_sync(settings, source, target, dry_run=True, engine=engine)
             report = sync_report(command, settings, result)
             _emit(report, as_json)
             return int(report["exit_code"])
-        progress = ProgressReporter(interactive=sys.stderr.isatty() and not as_json)
-        with _notifying(settings, command), stop_on_signals(StopFlag()) as stop, \
-                _engine(scheduler, cluster_workers, config, settings) as engine:
+        with stop_on_signals(StopFlag(), settings.stop_grace_s, settings.max_run_s) as stop:
+            lease = Lease(target, settings.s3_bucket, lease_key(settings.s3_prefix, settings.shard_spec),
+                          ttl_s=settings.lease_ttl_s, run_id=RUN_ID, version=VERSION,
+                          on_lost=lambda: request_stop(stop, "lease lost", settings.stop_grace_s,
+                                                       "another run took the lease over"))
+            with as_config_error(f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"):
+                try:
+                    busy = lease.acquire()
+                except AccessDeniedError:  # some servers deny a write to a missing bucket: a listing tells
+                    target.probe(settings.s3_bucket, settings.s3_prefix)
+                    raise
+            if busy is not None:
+                return _skipped(settings, busy, time.monotonic() - clock, as_json)
+            lease.start_renewing()
+            progress = ProgressReporter(interactive=stderr_is_terminal() and not as_json)
             try:
-                result = run_sync(settings, source, target, deep_verify=deep_verify, stop=stop,
-                                  on_plan=progress.planned, on_outcome=progress.done, engine=engine)
+                with _engine(scheduler, cluster_workers, config, settings) as engine:
+                    result = run_sync(settings, source, target, deep_verify=deep_verify, stop=stop,
+                                      on_plan=progress.planned, on_outcome=progress.done, engine=engine)
             finally:
                 progress.close()
+                lease.release()
         return _finish(settings, target, sync_report(command, settings, result), started, as_json)
 
-    _run(debug, body)
+    _life(command, config, dev_level, debug, body, shard)
 
 
 @app.command()
 def sync(
-    config: ConfigOpt = Path("primary.ini"),
+    config: ConfigOpt = "primary.ini",
     dev_level: LevelOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
     deep_verify: DeepOpt = False,
@@ -173,7 +232,7 @@ def sync(
 
 @app.command()
 def plan(
-    config: ConfigOpt = Path("primary.ini"),
+    config: ConfigOpt = "primary.ini",
     dev_level: LevelOpt = None,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
@@ -187,25 +246,21 @@ def plan(
 
 @app.command()
 def verify(
-    config: ConfigOpt = Path("primary.ini"),
+    config: ConfigOpt = "primary.ini",
     dev_level: LevelOpt = None,
     deep_verify: DeepOpt = False,
     as_json: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Re-check every delivered object and archive entry against the current source."""
-    setup_logging(debug)
 
-    def body() -> int:
-        settings = load_settings(config, dev_level)
-        setup_logging(debug, settings.dev_level)
+    def body(settings: Settings) -> int:
         source, target = open_stores(settings)
         started, clock = datetime.now(UTC), time.monotonic()
-        with _notifying(settings, "verify"):
-            result = run_verify(settings, source, target, deep=deep_verify)
+        result = run_verify(settings, source, target, deep=deep_verify)
         return _finish(settings, target, verify_report(settings, result, time.monotonic() - clock), started, as_json)
 
-    _run(debug, body)
+    _life("verify", config, dev_level, debug, body)
 
 
 @app.command()
@@ -214,9 +269,18 @@ def demo(debug: DebugOpt = False) -> None:
     from gcs2s3.demo import run_demo
 
     setup_logging(debug)
-    _run(debug, run_demo)
+    try:
+        code = run_demo()
+    except Gcs2s3Error as exc:
+        say_error(f"error: {exc}", exc.exit_code)
+        code = exc.exit_code
+    raise typer.Exit(code)
 
 
 def main() -> None:
+    ensure_std_streams()
     release_large_buffers_to_the_os()
-    app()
+    try:
+        app()
+    finally:
+        quiet_flush()

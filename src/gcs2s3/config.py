@@ -52,6 +52,13 @@ def _to_bool(value: object) -> object:
 Flag = Annotated[bool, BeforeValidator(_to_bool)]
 
 
+def _blank_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+BlankIsNone = Annotated[int | None, BeforeValidator(_blank_to_none)]
+
+
 class ThumbnailSize(BaseModel):
     model_config = ConfigDict(frozen=True)
     name: str
@@ -126,6 +133,15 @@ class Settings(BaseModel):
     # sizes while it answers an upload).
     wordpress_workers: int = Field(default=4, ge=1, le=32)
     wordpress_timeout_s: int = Field(default=300, ge=1, le=3600)
+    # One run at a time: the lease expires this long after its holder's last renewal (renewed every
+    # fifth of it), so a killed run blocks the targets at most this long.
+    lease_ttl_s: int = Field(default=300, ge=2, le=86_400)
+    # A run stops itself (as on SIGTERM) after this long; blank = no limit. A run that finds the lease
+    # held for longer than this also notifies: the holder is stuck, or the schedule too tight.
+    max_run_s: BlankIsNone = Field(default=None, ge=1)
+    # After SIGTERM (or max_run_s), how long in-flight work may take before the process exits at once;
+    # keep it under the task's stopTimeout (30 s in deploy/task-definition.json).
+    stop_grace_s: int = Field(default=25, ge=1, le=115)
 
     @property
     def flatten(self) -> bool:
@@ -240,22 +256,32 @@ def _check_wordpress(url: str, user: str, password: SecretStr) -> None:
         )
 
 
-def _read_ini(config_path: Path) -> configparser.ConfigParser:
-    if not config_path.is_file():
-        raise ConfigError(
-            f"settings file {config_path} not found: copy template_primary.ini to {config_path.name} and fill it in"
-        )
+S3_SCHEME = "s3://"
+
+
+def _read_ini(config: str) -> configparser.ConfigParser:
+    """The settings file, from disk or (`s3://bucket/key`) from S3 with the task's own credentials."""
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        with config_path.open(encoding="utf-8") as handle:
+        if config.startswith(S3_SCHEME):
+            from gcs2s3.stores.s3 import read_text_object  # only a run configured from S3 needs boto3 here
+
+            parser.read_string(read_text_object(config), source=config)
+            return parser
+        path = Path(config)
+        if not path.is_file():
+            raise ConfigError(
+                f"settings file {config} not found: copy template_primary.ini to {path.name} and fill it in"
+            )
+        with path.open(encoding="utf-8") as handle:
             parser.read_file(handle)
     except (configparser.Error, UnicodeDecodeError, OSError) as exc:
         first_line = str(exc).splitlines()[0]
-        raise ConfigError(f"settings file {config_path} cannot be read: {first_line}") from None
+        raise ConfigError(f"settings file {config} cannot be read: {first_line}") from None
     return parser
 
 
-def _pick_section(parser: configparser.ConfigParser, dev_level: str | None, config_path: Path) -> str:
+def _pick_section(parser: configparser.ConfigParser, dev_level: str | None, config_path: str) -> str:
     level = dev_level or os.environ.get(DEV_LEVEL_ENV, "")
     if not level:
         raise ConfigError(
@@ -291,8 +317,11 @@ def with_shard(settings: Settings, shard: str | None) -> Settings:
         raise ConfigError(f"--shard: {_format_validation(exc)}") from None
 
 
-def load_settings(config_path: Path, dev_level: str | None = None) -> Settings:
-    """Read one level of the settings file; raise ConfigError saying what is wrong and how to fix it."""
+def load_settings(config: str | Path, dev_level: str | None = None) -> Settings:
+    """Read one level of the settings file (a path, or `s3://bucket/key`); raise ConfigError saying what
+    is wrong and how to fix it. A relative `gcs_key_file` is taken relative to the settings file on
+    disk, and to the working directory when the settings come from S3."""
+    config_path = str(config)
     parser = _read_ini(config_path)
     section = _pick_section(parser, dev_level, config_path)
     values: dict[str, object] = dict(parser.items(section))
@@ -303,7 +332,8 @@ def load_settings(config_path: Path, dev_level: str | None = None) -> Settings:
             values[key] = os.environ[env_name]
     key_file = values.get("gcs_key_file")
     if isinstance(key_file, str):
-        values["gcs_key_file"] = (config_path.parent / key_file) if key_file.strip() else None
+        folder = Path() if config_path.startswith(S3_SCHEME) else Path(config_path).parent
+        values["gcs_key_file"] = (folder / key_file) if key_file.strip() else None
     values["dev_level"] = section
     try:
         return Settings.model_validate(values)

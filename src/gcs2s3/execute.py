@@ -120,7 +120,7 @@ class Executor:
         raise AssertionError("unreachable")
 
     def _failed(self, action: Action, exc: Exception) -> Outcome:
-        log.error("failed %s: %s", action.dest_key, exc, extra={"key": action.dest_key})
+        log.error("failed %s: %s", action.dest_key, exc, extra={"key": action.dest_key, "reason": str(exc)})
         return Outcome(action, ok=False, error=str(exc))
 
     def _deliver_once(self, action: Action) -> Outcome:

@@ -1,11 +1,14 @@
 """Run metrics for CloudWatch, as Embedded Metric Format (EMF) lines.
 
-One JSON line per run, namespace `gcs2s3`, dimension `DevLevel`: objects new / changed / unchanged /
-failed, bytes copied, thumbnail files made, posts made, verify failures, duration and whether the run
-failed. Written to stderr when it is not a terminal (the container's log stream), and, when
-`AWS_EMF_AGENT_ENDPOINT` is set (`tcp://127.0.0.1:25888`, the CloudWatch agent sidecar that
-`deploy/task-definition.json` runs), sent there too: CloudWatch Logs makes metrics of EMF lines that
-the agent ships, not of lines the plain awslogs driver ships.
+One JSON line per run, every run (a failed or skipped one too), namespace `gcs2s3`, dimension
+`DevLevel`: objects new / changed / with new headers / unchanged / failed, bytes copied, thumbnail
+files made, posts made, verify failures, duration, whether the run failed and whether it was skipped
+(another run held the lease); the run id and gcs2s3's version ride along as properties. Written to
+stderr when it is not a terminal (the container's log stream), and, when `AWS_EMF_AGENT_ENDPOINT` is
+set (`tcp://127.0.0.1:25888`, the CloudWatch agent sidecar that `deploy/task-definition.json` runs),
+sent there too: CloudWatch Logs makes metrics of EMF lines that the agent ships, into the log group
+the line names (`AWS_EMF_LOG_GROUP_NAME`, default `gcs2s3-metrics`), not of lines the plain awslogs
+driver ships.
 """
 
 from __future__ import annotations
@@ -14,14 +17,19 @@ import json
 import logging
 import os
 import socket
-import sys
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from gcs2s3.logs import RUN_ID, stderr_is_terminal, write_stderr
+from gcs2s3.version import VERSION
+
 log = logging.getLogger(__name__)
 NAMESPACE = "gcs2s3"
 AGENT_ENV = "AWS_EMF_AGENT_ENDPOINT"
+LOG_GROUP_ENV = "AWS_EMF_LOG_GROUP_NAME"  # the variable the AWS EMF libraries read too
+LOG_STREAM_ENV = "AWS_EMF_LOG_STREAM_NAME"
+DEFAULT_LOG_GROUP = "gcs2s3-metrics"
 
 
 def run_metrics(report: dict[str, Any]) -> dict[str, tuple[float, str]]:
@@ -30,6 +38,7 @@ def run_metrics(report: dict[str, Any]) -> dict[str, tuple[float, str]]:
     metrics: dict[str, tuple[float, str]] = {
         "DurationSeconds": (float(report.get("seconds", 0.0)), "Seconds"),
         "RunFailed": (1.0 if report.get("exit_code") else 0.0, "Count"),
+        "Skipped": (1.0 if report.get("skipped") else 0.0, "Count"),
     }
     if report.get("command") == "verify":
         metrics["VerifyFailures"] = (float(counts.get("problems", 0)), "Count")
@@ -38,6 +47,7 @@ def run_metrics(report: dict[str, Any]) -> dict[str, tuple[float, str]]:
     metrics.update({
         "ObjectsNew": (float(counts.get("new", 0)), "Count"),
         "ObjectsChanged": (float(counts.get("changed", 0)), "Count"),
+        "ObjectsHeadersUpdated": (float(counts.get("headers_updated", 0)), "Count"),
         "ObjectsUnchanged": (float(counts.get("unchanged", 0)), "Count"),
         "ObjectsFailed": (float(counts.get("failed", 0) + counts.get("refused", 0)), "Count"),
         "BytesCopied": (float(report.get("bytes", {}).get("copied", 0)), "Bytes"),
@@ -51,17 +61,24 @@ def run_metrics(report: dict[str, Any]) -> dict[str, tuple[float, str]]:
 def emf_line(report: dict[str, Any], dev_level: str, timestamp_ms: int | None = None) -> str:
     """The EMF document for one run (one line of JSON)."""
     metrics = run_metrics(report)
+    meta: dict[str, Any] = {
+        "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+        "LogGroupName": os.environ.get(LOG_GROUP_ENV) or DEFAULT_LOG_GROUP,
+        "CloudWatchMetrics": [{
+            "Namespace": NAMESPACE,
+            "Dimensions": [["DevLevel"]],
+            "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()],
+        }],
+    }
+    if os.environ.get(LOG_STREAM_ENV):
+        meta["LogStreamName"] = os.environ[LOG_STREAM_ENV]
     document: dict[str, Any] = {
-        "_aws": {
-            "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": [["DevLevel"]],
-                "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()],
-            }],
-        },
+        "_aws": meta,
         "DevLevel": dev_level,
         "command": report.get("command"),
+        "run_id": report.get("run_id", RUN_ID),
+        "version": VERSION,
+        "exit_code": report.get("exit_code"),
         **{name: value for name, (value, _) in metrics.items()},
     }
     return json.dumps(document, separators=(",", ":"))
@@ -70,9 +87,8 @@ def emf_line(report: dict[str, Any], dev_level: str, timestamp_ms: int | None = 
 def emit_metrics(report: dict[str, Any], dev_level: str) -> None:
     """Write the run's EMF line where CloudWatch can take it; never raises."""
     line = emf_line(report, dev_level)
-    if not sys.stderr.isatty():
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+    if not stderr_is_terminal():
+        write_stderr(line)
     endpoint = os.environ.get(AGENT_ENV)
     if endpoint:
         _to_agent(endpoint, line)

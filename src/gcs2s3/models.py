@@ -119,6 +119,15 @@ class WriteResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Fetched:
+    """A small object read whole: its body, its ETag and how long ago it was written (server clock)."""
+
+    body: bytes
+    etag: str
+    age_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class ThumbnailOutcome:
     """The derived files made for one delivered image."""
 

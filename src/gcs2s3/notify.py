@@ -24,15 +24,15 @@ SHOWN_FAILURES = 20
 SUBJECT_LIMIT = 100  # SNS: at most 100 characters
 
 
-def should_notify(settings: Settings, exit_code: int) -> bool:
-    wanted = settings.notify_on == "always" or exit_code != 0
+def should_notify(settings: Settings, exit_code: int, alert: str | None = None) -> bool:
+    wanted = settings.notify_on == "always" or exit_code != 0 or alert is not None
     return wanted and bool(settings.notify_sns_topic_arn or settings.notify_webhook_url.get_secret_value())
 
 
 def compose(settings: Settings, command: str, exit_code: int, failures: list[dict[str, str]],
-            report_location: str | None, error: str | None = None) -> tuple[str, str]:
+            report_location: str | None, error: str | None = None, skipped: bool = False) -> tuple[str, str]:
     """(subject, text) of the notification."""
-    verdict = "OK" if exit_code == 0 else f"FAILED (exit {exit_code})"
+    verdict = "SKIPPED" if skipped else "OK" if exit_code == 0 else f"FAILED (exit {exit_code})"
     subject = f"gcs2s3 {command} [{settings.dev_level}] {verdict}"
     lines = [f"{subject}: gs://{settings.gcs_bucket}/{settings.path} -> s3://{settings.s3_bucket}/{settings.s3_prefix}"]
     if error:
@@ -49,12 +49,14 @@ def compose(settings: Settings, command: str, exit_code: int, failures: list[dic
 
 
 def notify(settings: Settings, command: str, exit_code: int, *, report: dict[str, Any] | None = None,
-           report_location: str | None = None, error: str | None = None) -> None:
-    """Send the notification if the settings ask for one; never raises."""
-    if not should_notify(settings, exit_code):
+           report_location: str | None = None, error: str | None = None, alert: str | None = None) -> None:
+    """Send the notification if the settings ask for one (`alert`: whatever `notify_on` says, e.g. a
+    stuck lease holder); never raises."""
+    if not should_notify(settings, exit_code, alert):
         return
     failures = list((report or {}).get("failures", []))
-    subject, text = compose(settings, command, exit_code, failures, report_location, error)
+    skipped = bool((report or {}).get("skipped"))
+    subject, text = compose(settings, command, exit_code, failures, report_location, error or alert, skipped)
     if settings.notify_sns_topic_arn:
         _to_sns(settings, subject, text)
     if settings.notify_webhook_url.get_secret_value():

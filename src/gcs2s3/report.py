@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -13,16 +14,21 @@ from rich.table import Table
 from gcs2s3.config import Settings
 from gcs2s3.documents import put_document
 from gcs2s3.keys import ARCHIVE_TIME_FORMAT
+from gcs2s3.lease import Busy
+from gcs2s3.logs import RUN_ID
 from gcs2s3.models import Kind
 from gcs2s3.stores.base import TargetStore
 from gcs2s3.sync import SyncResult
 from gcs2s3.verify import VerifyResult
+from gcs2s3.version import VERSION
 
 SHOWN_ACTIONS = 50
 
 
 def _targets(settings: Settings) -> dict[str, str]:
     return {
+        "run_id": RUN_ID,
+        "version": VERSION,
         "dev_level": settings.dev_level,
         "source": f"gs://{settings.gcs_bucket}/{settings.path}",
         "primary": f"s3://{settings.s3_bucket}/{settings.s3_prefix}",
@@ -107,6 +113,22 @@ def _wordpress_counts(result: SyncResult) -> dict[str, int]:
     }
 
 
+def skipped_report(settings: Settings, busy: Busy, held_for_s: float | None, seconds: float) -> dict[str, Any]:
+    """A sync that found the targets in use by another run: nothing planned, nothing written."""
+    return {
+        "command": "sync",
+        **_targets(settings),
+        "skipped": True,
+        "lease": {**(asdict(busy.holder) if busy.holder else {"holder": "unreadable"}),
+                  "renewed_s_ago": None if busy.age_s is None else round(busy.age_s),
+                  "held_for_s": None if held_for_s is None else round(held_for_s)},
+        "counts": {},
+        "failures": [],
+        "seconds": round(seconds, 3),
+        "exit_code": 0,
+    }
+
+
 def verify_report(settings: Settings, result: VerifyResult, seconds: float) -> dict[str, Any]:
     return {
         "command": "verify",
@@ -168,6 +190,10 @@ def render(report: dict[str, Any], console: Console) -> None:
         for failure in report["failures"]:
             failed.add_row(failure["key"], failure["reason"])
         console.print(failed)
+    if report.get("skipped"):
+        lease = report["lease"]
+        console.print(f"skipped: the targets are in use by run {lease.get('run_id', '?')} on "
+                      f"{lease.get('host', '?')} since {lease.get('started', '?')}; nothing written")
     if report.get("stopped_by"):
         console.print(
             f"stopped early by {report['stopped_by']}: "

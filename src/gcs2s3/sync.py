@@ -169,6 +169,8 @@ def run_sync(
         len(plan.of_kind(Kind.NEW)), len(plan.of_kind(Kind.CHANGED)), len(plan.of_kind(Kind.HEADERS)),
         len(plan.of_kind(Kind.UNCHANGED)), len(plan.refused),
     )
+    for refusal in plan.refused:
+        log.error("refused %s: %s", refusal.name, refusal.reason, extra={"key": refusal.name, "reason": refusal.reason})
     ledger = _open_ledger(settings, target, plan) if settings.posts_to_wordpress and not dry_run else None
     if on_plan is not None and not dry_run:
         on_plan(plan)

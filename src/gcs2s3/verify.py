@@ -8,6 +8,7 @@ current version that has no archive entry.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from gcs2s3.plan import build_plan
 from gcs2s3.stores.base import SourceStore, TargetStore
 
 DEEP_CHUNK = 1024 * 1024
+log = logging.getLogger(__name__)
 
 
 def written_mismatch(source: SourceObject, reported: WriteResult | TargetObject) -> tuple[str | None, str | None]:
@@ -125,4 +127,6 @@ def run_verify(
             result.archive_checked += 1
         if on_progress:
             on_progress(result.checked)
+    for problem in result.problems + result.refused:
+        log.error("verify: %s: %s", problem["key"], problem["reason"], extra=problem)
     return result

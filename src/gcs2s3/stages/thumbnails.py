@@ -109,7 +109,8 @@ class Thumbnailer:
             self.target.delete(self.bucket, key)
             log.info("removed stale thumbnail %s", key, extra={"key": key})
         if problem:
-            log.error("no thumbnails for %s: %s", action.dest_key, problem, extra={"key": action.dest_key})
+            log.error("no thumbnails for %s: %s", action.dest_key, problem,
+                      extra={"key": action.dest_key, "reason": problem})
         return ThumbnailOutcome(written=written, removed=removed, error=problem, not_sized=not_sized)
 
     def _put_all(self, action: Action, files: list[Rendered]) -> tuple[str, ...]:

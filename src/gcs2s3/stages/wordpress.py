@@ -155,13 +155,13 @@ class Poster:
                 if exc.fatal:
                     self._fatal = str(exc)
                 if not exc.transient or attempt == UPLOAD_ATTEMPTS or self.stop.requested:
-                    log.error("not posted %s: %s", key, exc, extra={"key": key})
+                    log.error("not posted %s: %s", key, exc, extra={"key": key, "reason": str(exc)})
                     return PostOutcome(job, error=str(exc))
                 log.warning("retrying the post of %s after: %s", key, exc, extra={"key": key})
                 time.sleep(2 ** attempt)
                 lookup = True  # the failed upload may have landed
             except Gcs2s3Error as exc:
-                log.error("not posted %s: %s", key, exc, extra={"key": key})
+                log.error("not posted %s: %s", key, exc, extra={"key": key, "reason": str(exc)})
                 return PostOutcome(job, error=str(exc))
         raise AssertionError("unreachable")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
-from gcs2s3.models import Headers, SourceObject, TargetObject, WriteResult
+from gcs2s3.models import Fetched, Headers, SourceObject, TargetObject, WriteResult
 
 
 class SourceStore(Protocol):
@@ -54,7 +54,9 @@ class TargetStore(Protocol):
         (PreconditionFailedError otherwise)."""
         ...
 
-    def delete(self, bucket: str, key: str) -> None: ...
+    def delete(self, bucket: str, key: str, if_match: str | None = None) -> None:
+        """Delete `key` (with `if_match`: only while its ETag is that one, else PreconditionFailedError)."""
+        ...
 
     def create_multipart(
         self, bucket: str, key: str, metadata: Mapping[str, str], headers: Headers | None = None
@@ -94,6 +96,10 @@ class TargetStore(Protocol):
 
     def read_small(self, bucket: str, key: str) -> bytes | None:
         """A whole (small) object's body; None when the key does not exist."""
+        ...
+
+    def fetch(self, bucket: str, key: str) -> Fetched | None:
+        """A whole (small) object with its ETag and age by the server's clock; None when missing."""
         ...
 
     def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]: ...

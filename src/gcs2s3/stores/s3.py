@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import boto3
@@ -27,7 +29,7 @@ from gcs2s3.errors import (
     StoreError,
     TransientError,
 )
-from gcs2s3.models import Headers, TargetObject, WriteResult
+from gcs2s3.models import Fetched, Headers, TargetObject, WriteResult
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.translate import translating
 
@@ -89,8 +91,51 @@ def _header_args(headers: Headers | None) -> dict[str, str]:
     return {name: value for name, value in given.items() if value}
 
 
+def _age(headers: Mapping[str, str]) -> float | None:
+    """Seconds since the object was last written, by the server's clock (its Date and Last-Modified)."""
+    try:
+        modified = _http_date(headers["last-modified"])
+        now = _http_date(headers["date"]) if headers.get("date") else datetime.now(UTC)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, (now - modified).total_seconds())
+
+
+def _http_date(text: str) -> datetime:
+    """An HTTP date (the first, when a proxy joined two with a comma), as an aware UTC datetime."""
+    if text.count("GMT") > 1:
+        text = text.split("GMT")[0] + "GMT"
+    when = parsedate_to_datetime(text)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def _result(response: Mapping[str, Any]) -> WriteResult:
     return WriteResult(etag=str(response.get("ETag", "")).strip('"'), crc32c=response.get("ChecksumCRC32C"))
+
+
+@_translated("reading the settings file")
+def _get_text(bucket: str, key: str) -> str:
+    client = boto3.session.Session().client("s3", config=Config(retries={"mode": "standard", "max_attempts": 6}))
+    return client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+
+
+def read_text_object(url: str) -> str:
+    """The text of `s3://bucket/key` (the settings file), read with the standard AWS credentials;
+    every failure is a ConfigError that says what to fix."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise ConfigError(f"settings file {url} is not s3://BUCKET/KEY")
+    try:
+        return _get_text(bucket, key)
+    except NotFoundError:
+        raise ConfigError(f"settings file {url} not found: upload it there, or check the bucket and key") from None
+    except AccessDeniedError as exc:
+        raise ConfigError(f"settings file {url}: access denied ({exc}); the task role needs s3:GetObject on it") \
+            from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"settings file {url} is not UTF-8 text") from None
+    except (StoreError, TransientError) as exc:
+        raise ConfigError(f"settings file {url} cannot be read: {exc}") from None
 
 
 class S3Target:
@@ -242,8 +287,9 @@ class S3Target:
         return _result(response)
 
     @_translated("delete")
-    def delete(self, bucket: str, key: str) -> None:
-        self._client.delete_object(Bucket=bucket, Key=key)
+    def delete(self, bucket: str, key: str, if_match: str | None = None) -> None:
+        extra = {"IfMatch": f'"{if_match}"'} if if_match else {}
+        self._client.delete_object(Bucket=bucket, Key=key, **extra)
 
     @_translated("abort multipart upload")
     def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
@@ -289,6 +335,18 @@ class S3Target:
                 return None
             raise
         return bytes(response["Body"].read())
+
+    @_translated("get")
+    def fetch(self, bucket: str, key: str) -> Fetched | None:
+        try:
+            response = self._client.get_object(Bucket=bucket, Key=key)
+        except bexc.ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return None
+            raise
+        body = bytes(response["Body"].read())
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return Fetched(body, str(response.get("ETag", "")).strip('"'), _age(headers))
 
     def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
         body = self._get(bucket, key)["Body"]
