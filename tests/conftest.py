@@ -173,3 +173,42 @@ def gradient(width: int, height: int):  # type: ignore[no-untyped-def]
 def photo(width: int, height: int, suffix: str = ".jpg", **options: object) -> bytes:
     """`gradient` encoded as `suffix` (".jpg", ".png", ...)."""
     return bytes(gradient(width, height).write_to_buffer(suffix, **options))
+
+
+# --- nothing outlives the test session ---------------------------------------------------------------
+# The servers the tests start (and the CLI processes they run) must all be gone when the session ends,
+# whether tests passed or failed: a process left behind fails the session.
+LEFTOVER_MARKERS = ("fake-gcs-server", "moto.server", "weed mini", "mariadbd --no-defaults", "php -d upload_max",
+                    "-m gcs2s3 sync")
+_before: set[int] = set()
+
+
+def _live_with_markers() -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = entry.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and any(marker in command for marker in LEFTOVER_MARKERS):
+            found[int(entry.parent.name)] = command.strip()
+    return found
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _before.update(_live_with_markers())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    left = {pid: command for pid, command in _live_with_markers().items() if pid not in _before}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = {pid: command for pid, command in _live_with_markers().items() if pid not in _before}
+    if left:
+        for pid, command in left.items():
+            session.config.get_terminal_writer().line(f"left running by the tests: {pid} {command[:200]}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

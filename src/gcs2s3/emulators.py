@@ -9,8 +9,10 @@ real deployment reaches GCS and S3. Needs the `emulators` extra.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,9 +44,18 @@ def fake_gcs_binary() -> Path:
     return Path(_server._get_binary_path())
 
 
+def spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a server in a process group of its own (output to `log_path`), so that `Emulator.stop`
+    ends it with every process it forked (PHP's server workers, for one), and a Ctrl-C at the terminal
+    reaches only our own process, which then stops it in order."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+
+
 @dataclass
 class Emulator:
-    """One running emulator process and its base URL."""
+    """One running server process (the leader of its own process group) and its base URL."""
 
     name: str
     url: str
@@ -52,13 +63,34 @@ class Emulator:
     log_path: Path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """SIGTERM to the whole group, then SIGKILL to whatever of it is left: nothing outlives this."""
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        deadline = time.monotonic() + 5
+        while group_members(self.process.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._signal_group(signal.SIGKILL)
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid`, read from /proc (empty elsewhere)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.parent.name))
+    return members
 
 
 def _wait_ready(emulator: Emulator, probe: str) -> None:
@@ -87,9 +119,7 @@ def start_fake_gcs(workdir: Path, log_level: str = "warn") -> Emulator:
         str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
         "-backend", "memory", "-public-host", f"127.0.0.1:{port}", "-external-url", url, "-log-level", log_level,
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    emulator = Emulator("fake-gcs-server", url, process, log_path)
+    emulator = Emulator("fake-gcs-server", url, spawn(command, log_path), log_path)
     _wait_ready(emulator, "/storage/v1/b")
     return emulator
 
@@ -99,9 +129,7 @@ def start_moto(workdir: Path) -> Emulator:
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / "moto.log"
     command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    emulator = Emulator("moto", url, process, log_path)
+    emulator = Emulator("moto", url, spawn(command, log_path), log_path)
     _wait_ready(emulator, "/moto-api/")
     return emulator
 
@@ -129,9 +157,7 @@ def start_seaweedfs(workdir: Path) -> Emulator:
         # which a test session (hundreds of buckets) exhausts. Small, sparse volumes, and many.
         "-volume.max=4000", "-master.volumeSizeLimitMB=64",
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    emulator = Emulator("seaweedfs", f"http://127.0.0.1:{SEAWEEDFS_S3_PORT}", process, log_path)
+    emulator = Emulator("seaweedfs", f"http://127.0.0.1:{SEAWEEDFS_S3_PORT}", spawn(command, log_path), log_path)
     _wait_ready(emulator, "/")
     return emulator
 

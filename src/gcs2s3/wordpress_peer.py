@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcs2s3.emulators import READY_TIMEOUT_S, Emulator, free_port
+from gcs2s3.emulators import READY_TIMEOUT_S, Emulator, free_port, spawn
 from gcs2s3.peak_memory import watch_peak_rss
 
 WORDPRESS_ROOT = Path("/usr/share/wordpress")
@@ -290,9 +290,9 @@ def _mariadb(datadir: Path, socket: Path) -> Iterator[None]:
 def _process(
     what: str, command: list[str], log_path: Path, ready: Callable[[], bool], *, env: dict[str, str] | None = None
 ) -> Iterator[None]:
-    """Run `command` (output to `log_path`) until the block ends, once `ready()` says it serves."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    """Run `command` (output to `log_path`) until the block ends, once `ready()` says it serves; then
+    stop it with every process it forked (`php -S` forks its workers), whatever ended the block."""
+    process = spawn(command, log_path, env)
     running = Emulator(what, "", process, log_path)
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
