@@ -1,8 +1,10 @@
-# gcs2s3 as one container run per schedule tick (ECS Fargate). Settings: DevLevel=Stage|Prod and a
-# primary.ini baked in at /app/primary.ini (COPY it in a derived image) or mounted there; secrets from
-# the environment (GCS2S3_GCS_KEY_JSON, GCS2S3_WORDPRESS_APP_PASSWORD, GCS2S3_NOTIFY_WEBHOOK_URL).
+# gcs2s3 as one container run per schedule tick (ECS Fargate). Settings: DevLevel=Stage|Prod and the
+# settings file named by GCS2S3_CONFIG: s3://BUCKET/KEY (read with the task role; no derived image) or
+# a path (default /app/primary.ini, mounted there). The build context never holds primary.ini or key/
+# (.dockerignore). Secrets from the environment (GCS2S3_GCS_KEY_JSON, and only when those features are
+# used GCS2S3_WORDPRESS_APP_PASSWORD, GCS2S3_NOTIFY_WEBHOOK_URL).
 #
-#   docker build -t gcs2s3 .
+#   docker build --platform linux/amd64 -t gcs2s3 .
 #   docker run --rm -e DevLevel=Stage -v $PWD/primary.ini:/app/primary.ini:ro gcs2s3
 
 FROM python:3.12-slim AS build
@@ -27,7 +29,8 @@ COPY --from=build /opt/gcs2s3 /opt/gcs2s3
 COPY template_primary.ini /app/template_primary.ini
 ENV PATH=/opt/gcs2s3/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    GCS2S3_CONFIG=/app/primary.ini
 WORKDIR /app
 USER 10001
-ENTRYPOINT ["gcs2s3", "sync", "--config", "/app/primary.ini"]
+ENTRYPOINT ["gcs2s3", "sync"]

@@ -30,7 +30,7 @@ def emulators(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         yield {**env, "s3_server": request.param}
 
 
-AWS_SERVICES = ("SNS", "SQS", "ECS", "SCHEDULER", "IAM", "EVENTS")
+AWS_SERVICES = ("SNS", "SQS", "ECS", "SCHEDULER", "IAM", "EVENTS", "CLOUDWATCH")
 
 
 @pytest.fixture(scope="module")

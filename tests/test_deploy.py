@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
-from gcs2s3.config import SECRET_ENV
+from gcs2s3.config import SECRET_ENV, Settings
+from gcs2s3.metrics import emf_line
 from gcs2s3.stores.gcs import KEY_JSON_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +35,42 @@ def test_the_task_definition_registers_and_carries_what_the_code_reads(aws: dict
     environment = {e["name"]: e["value"] for e in main["environment"]}
     assert environment["DevLevel"] in ("Stage", "Prod")
     assert environment["AWS_EMF_AGENT_ENDPOINT"] == "tcp://127.0.0.1:25888"
+    assert environment["GCS2S3_CONFIG"].startswith("s3://")  # settings without a derived image
     assert json.loads({e["name"]: e["value"] for e in agent["environment"]}["CW_CONFIG_CONTENT"]) == {
         "logs": {"metrics_collected": {"emf": {}}}}
-    secrets = {s["name"] for s in main["secrets"]}
-    assert secrets == {KEY_JSON_ENV, *SECRET_ENV.values()}
+    # Only the GCS key is required; the WordPress password and the webhook are added when used (README).
+    assert {s["name"] for s in main["secrets"]} == {KEY_JSON_ENV}
+    readme = (ROOT / "README.md").read_text()
+    assert all(name in readme for name in SECRET_ENV.values())
     assert main["stopTimeout"] <= 30  # gcs2s3 stops within ECS's grace period after SIGTERM
+    grace = Settings.model_fields["stop_grace_s"].default
+    assert grace < main["stopTimeout"]
+    for container in (main, agent):  # a throttled CloudWatch Logs drops lines, never stalls the sync
+        options = container["logConfiguration"]["options"]
+        assert options["mode"] == "non-blocking" and options["max-buffer-size"].endswith("m")
+
+
+def test_metrics_reach_a_log_group_the_agent_may_write_and_the_alarms_read_them(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main = load("task-definition.json")["containerDefinitions"][0]
+    environment = {e["name"]: e["value"] for e in main["environment"]}
+    group = environment["AWS_EMF_LOG_GROUP_NAME"]
+    monkeypatch.setenv("AWS_EMF_LOG_GROUP_NAME", group)
+    document = json.loads(emf_line({"command": "sync", "exit_code": 1, "seconds": 1.0}, "Prod"))
+    assert document["_aws"]["LogGroupName"] == group
+    granted = {(a, r) for s in load("task-role-policy.json")["Statement"] for a in s["Action"] for r in s["Resource"]}
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        assert (action, f"arn:aws:logs:us-east-1:123456789012:log-group:{group}:*") in granted
+    cloudwatch = boto3.client("cloudwatch")
+    for name in ("alarm-run-failed.json", "alarm-not-running.json"):
+        alarm = load(name)
+        assert alarm["Namespace"] == document["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+        assert alarm["MetricName"] in document and [d["Name"] for d in alarm["Dimensions"]] == ["DevLevel"]
+        cloudwatch.put_metric_alarm(**alarm)
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix="gcs2s3-prod-")["MetricAlarms"]
+    missing = next(a for a in alarms if a["AlarmName"] == "gcs2s3-prod-not-running")
+    assert missing["TreatMissingData"] == "breaching"  # a schedule that stopped running alarms too
 
 
 def test_the_schedule_is_created_for_that_task(aws: dict[str, str]) -> None:
@@ -91,8 +124,10 @@ def test_the_dockerfile_builds_a_slim_non_root_image_running_sync() -> None:
     final = stages[-1]
     assert re.match(r"python:3\.\d+-slim\b", final)
     assert "USER 10001" in final and "useradd" in final
-    assert 'ENTRYPOINT ["gcs2s3", "sync", "--config", "/app/primary.ini"]' in final
+    assert 'ENTRYPOINT ["gcs2s3", "sync"]' in final and "GCS2S3_CONFIG=/app/primary.ini" in final
     assert not re.search(r"apt-get|gcc|build-essential|pip install", final)  # nothing compiled or fetched there
     assert "--only-binary=:all: --no-binary=pyvips" in stages[0]
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", "key", "primary.ini"} <= set(ignored)  # no secrets or local settings in the context
+    readme = (ROOT / "README.md").read_text()
+    assert "COPY primary.ini" not in readme  # the context never holds it: the README must not ask for it

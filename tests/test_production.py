@@ -229,5 +229,6 @@ def test_progress_is_a_json_line_every_interval_and_nothing_on_a_terminal(caplog
 
 def test_template_documents_every_new_key() -> None:
     text = (Path(__file__).resolve().parent.parent / "template_primary.ini").read_text()
-    for key in ("notify_on", "report_prefix", "notify_sns_topic_arn", "notify_webhook_url"):
+    for key in ("notify_on", "report_prefix", "notify_sns_topic_arn", "notify_webhook_url", "lease_ttl_s", "max_run_s",
+                "stop_grace_s"):
         assert key in text, key

@@ -12,7 +12,7 @@ import pytest
 import requests
 from conftest import World, cli, gradient, photo
 from proxy import Proxy
-from test_crash import kill_when_trapped, once, start_sync
+from test_crash import LEASE_EXPIRY_S, kill_when_trapped, once, start_sync
 from test_sync import sync_json
 
 from gcs2s3.keys import find_thumbnail_claims
@@ -238,6 +238,7 @@ def test_sigkill_around_a_post_never_posts_twice_nor_forgets(world: World, wp: W
         reached = kill_when_trapped(proxy, process)
     assert reached, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
     assert world.keys().get(name)  # delivered before WordPress was asked anything
+    time.sleep(LEASE_EXPIRY_S)  # the killed run's lease expires (start_sync gives it a 2 s TTL)
     ini, env = site(wp)
     code, report = sync_json(world, env=env, **ini)
     assert code == 0, report

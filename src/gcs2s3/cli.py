@@ -47,7 +47,8 @@ app = typer.Typer(
 )
 
 ConfigOpt = Annotated[
-    str, typer.Option("--config", "-c", help="Settings file (copy of template_primary.ini), or s3://BUCKET/KEY.")
+    str, typer.Option("--config", "-c", envvar="GCS2S3_CONFIG",
+                      help="Settings file (copy of template_primary.ini), or s3://BUCKET/KEY.")
 ]
 LevelOpt = Annotated[
     str | None, typer.Option("--dev-level", help="Section to use: Stage or Prod (default: $DevLevel).")

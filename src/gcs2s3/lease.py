@@ -21,25 +21,26 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from gcs2s3.errors import Gcs2s3Error, PreconditionFailedError
+from gcs2s3.errors import Gcs2s3Error, IntegrityError, PreconditionFailedError, TransientError
 from gcs2s3.hashes import BodyHasher
-from gcs2s3.keys import RESERVED_SEGMENT
 from gcs2s3.models import Fetched, Headers
-from gcs2s3.shards import Shard
+from gcs2s3.shards import Shard, bookkeeping_key
 from gcs2s3.stores.base import TargetStore
 
 log = logging.getLogger(__name__)
 LEASE_FORMAT = 1
 RENEWALS_PER_TTL = 5
+PUT_ATTEMPTS = 3
 
 
 def lease_key(s3_prefix: str, shard: Shard | None = None) -> str:
     """Where the lease lives; each shard has its own, so shards never block each other."""
-    return f"{s3_prefix}{RESERVED_SEGMENT}/lease{shard.file_suffix if shard else ''}"
+    return bookkeeping_key(s3_prefix, "lease", shard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,8 @@ class Lease:
             current = self.target.fetch(self.bucket, self.key)
             if current is None:  # released between the two requests: try once more
                 return self._retake(None)
+            if self._ours(current):  # a retried create that had landed
+                return None
             busy = self._busy(current)
             if busy is not None:
                 return busy
@@ -112,6 +115,8 @@ class Lease:
             self.etag = self._put(if_absent=current is None, if_match=current.etag if current else None)
         except PreconditionFailedError:
             again = self.target.fetch(self.bucket, self.key)
+            if again is not None and self._ours(again):  # a retried takeover that had landed
+                return None
             return Busy(_parse(again.body) if again else None, again.age_s if again else None)
         if current is not None:
             previous = _parse(current.body)
@@ -119,6 +124,23 @@ class Lease:
                         previous.run_id if previous else "an unreadable holder", current.age_s or 0, self.ttl_s,
                         extra={"lease": asdict(previous) if previous else None})
         return self._confirmed()
+
+    def _ours(self, current: Fetched) -> bool:
+        """Whether `current` is this run's lease (then its ETag is ours to renew with)."""
+        holder = _parse(current.body)
+        if holder is None or holder.run_id != self.holder.run_id:
+            return False
+        self.etag = current.etag
+        return True
+
+    def _still_ours(self) -> bool:
+        """After a renewal lost its condition: is the lease ours all the same? (A failed read leaves the
+        question to the next renewal.)"""
+        try:
+            current = self.target.fetch(self.bucket, self.key)
+        except Gcs2s3Error:
+            return True
+        return current is not None and self._ours(current)
 
     def _busy(self, current: Fetched) -> Busy | None:
         """Busy when the lease is alive; None when it has expired (older than its TTL)."""
@@ -139,13 +161,24 @@ class Lease:
         return None
 
     def _put(self, *, if_absent: bool = False, if_match: str | None = None) -> str:
+        """One conditional PUT of our lease, tried up to PUT_ATTEMPTS times on transient failures and on
+        a body the server refused as corrupted in transit (a retried create that had landed then meets
+        its own lease: `acquire` recognises it by the run id)."""
         body = json.dumps(asdict(self.holder), separators=(",", ":")).encode()
         hasher = BodyHasher()
         hasher.update(body)
-        result = self.target.put(self.bucket, self.key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c,
-                                 metadata={}, if_absent=if_absent, if_match=if_match,
-                                 headers=Headers(content_type="application/json"))
-        return result.etag
+        for attempt in range(1, PUT_ATTEMPTS + 1):
+            try:
+                result = self.target.put(self.bucket, self.key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c,
+                                         metadata={}, if_absent=if_absent, if_match=if_match,
+                                         headers=Headers(content_type="application/json"))
+                return result.etag
+            except (TransientError, IntegrityError) as exc:
+                if attempt == PUT_ATTEMPTS:
+                    raise
+                log.warning("lease s3://%s/%s: retrying after %s", self.bucket, self.key, exc)
+                time.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")
 
     def start_renewing(self) -> None:
         self._renewer = threading.Thread(target=self._renew_loop, name="gcs2s3-lease", daemon=True)
@@ -160,6 +193,8 @@ class Lease:
                 try:
                     self.etag = self._put(if_match=self.etag)
                 except PreconditionFailedError:
+                    if self._still_ours():  # a retried renewal that had landed, or undecided for now
+                        continue
                     self.etag = None
                     log.error("lost the lease s3://%s/%s to another run (this run was stalled past the "
                               "%d s TTL): stopping", self.bucket, self.key, self.ttl_s)

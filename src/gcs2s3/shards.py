@@ -13,6 +13,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from gcs2s3.keys import RESERVED_SEGMENT
+
 _SPEC = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 MAX_SHARDS = 4096
 
@@ -50,3 +52,9 @@ class Shard:
     def file_suffix(self) -> str:
         """What the shard's own bookkeeping objects carry in their names."""
         return f".{self.index}-of-{self.count}"
+
+
+def bookkeeping_key(s3_prefix: str, stem: str, shard: Shard | None, extension: str = "") -> str:
+    """`<s3_prefix>.gcs2s3/<stem>[.i-of-N]<extension>`: one of our own objects (the state cache, the
+    posting ledger, the lease); each shard has its own."""
+    return f"{s3_prefix}{RESERVED_SEGMENT}/{stem}{shard.file_suffix if shard else ''}{extension}"

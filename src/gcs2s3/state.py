@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 from gcs2s3.documents import decode_entries, encode_entries, load_document, put_document
 from gcs2s3.headers import META_HEADERS, identity_metadata
-from gcs2s3.keys import RESERVED_SEGMENT
 from gcs2s3.models import SourceObject, TargetObject
-from gcs2s3.shards import Shard
+from gcs2s3.shards import Shard, bookkeeping_key
 from gcs2s3.stores.base import TargetStore
 
 STATE_FORMAT = 2  # 2: every delivered key, with its headers' digest
@@ -27,7 +26,7 @@ STATE_FORMAT = 2  # 2: every delivered key, with its headers' digest
 
 def state_key(s3_prefix: str, shard: Shard | None = None) -> str:
     """Where the cache lives; each shard of a sharded sync has its own."""
-    return f"{s3_prefix}{RESERVED_SEGMENT}/state{shard.file_suffix if shard else ''}.json.gz"
+    return bookkeeping_key(s3_prefix, "state", shard, ".json.gz")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gcs2s3.documents import Found, decode_entries, encode_entries, load_document, put_document
-from gcs2s3.keys import RESERVED_SEGMENT
-from gcs2s3.shards import Shard
+from gcs2s3.shards import Shard, bookkeeping_key
 from gcs2s3.stores.base import TargetStore
 
 LEDGER_FORMAT = 1
@@ -31,7 +30,7 @@ POSTED, PENDING, PREDATES = "posted", "pending", "predates"
 
 def ledger_key(s3_prefix: str, shard: Shard | None = None) -> str:
     """Where the ledger lives; each shard of a sharded sync has its own."""
-    return f"{s3_prefix}{RESERVED_SEGMENT}/wordpress{shard.file_suffix if shard else ''}.json.gz"
+    return bookkeeping_key(s3_prefix, "wordpress", shard, ".json.gz")
 
 
 @dataclass(frozen=True, slots=True)

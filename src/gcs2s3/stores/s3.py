@@ -326,15 +326,9 @@ class S3Target:
         )
         return _result(response.get("CopyObjectResult", {}))
 
-    @_translated("get")
     def read_small(self, bucket: str, key: str) -> bytes | None:
-        try:
-            response = self._client.get_object(Bucket=bucket, Key=key)
-        except bexc.ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return None
-            raise
-        return bytes(response["Body"].read())
+        fetched = self.fetch(bucket, key)
+        return fetched.body if fetched is not None else None
 
     @_translated("get")
     def fetch(self, bucket: str, key: str) -> Fetched | None:
