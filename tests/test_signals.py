@@ -106,3 +106,23 @@ def test_sigterm_with_stderr_closed_or_broken(world: World, emulators: dict[str,
     report = json.loads(out)
     assert report["stopped_by"] == "SIGTERM" and report["counts"]["not_started"] > 0
     repaired(world, bodies)
+
+
+def test_the_watchdog_ends_a_hung_run_and_says_so_in_json(world: World, emulators: dict[str, str]) -> None:
+    world.put("hung.txt", b"never answered")
+    config = world.ini(stop_grace_s="2", lease_ttl_s="2")
+    with Proxy(emulators["AWS_ENDPOINT_URL"]) as s3:
+        s3.trap = lambda method, path, phase: method == "PUT" and "hung" in path and phase == "request"
+        process = subprocess.Popen([sys.executable, "-m", "gcs2s3", "sync", "--config", str(config), "--dev-level",
+                                    "Stage"], env={**os.environ, "AWS_ENDPOINT_URL": s3.url},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            assert s3.trapped.wait(60)
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=30)  # the PUT is never answered: only the watchdog ends it
+        finally:
+            s3.cut_off = True
+            s3.released.set()
+    assert process.returncode == 1
+    entries = [json.loads(line) for line in err.decode().splitlines()]  # every line is JSON
+    assert "still busy 2 s after SIGTERM" in entries[-1]["message"] and entries[-1]["exit_code"] == 1

@@ -12,7 +12,7 @@ import gzip
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any, TypeVar
 
 from gcs2s3.errors import Gcs2s3Error
@@ -58,9 +58,12 @@ def put_document(target: TargetStore, bucket: str, key: str, body: bytes, conten
 
 
 def encode_entries(format_version: int, entries: dict[str, Any]) -> bytes:
-    """`{"format": N, "entries": {key: dataclass as dict}}`, sorted, gzipped (same bytes for same entries)."""
-    document = {"format": format_version, "entries": {key: asdict(entry) for key, entry in sorted(entries.items())}}
-    return gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), mtime=0)
+    """`{"format": N, "entries": {key: dataclass as dict}}`, sorted, gzipped (same bytes for same entries).
+    Flat dataclasses of plain values: read field by field (`asdict` deep-copies, ten times slower)."""
+    names = [f.name for f in fields(next(iter(entries.values())))] if entries else []
+    rows = {key: {name: getattr(entry, name) for name in names} for key, entry in sorted(entries.items())}
+    document = {"format": format_version, "entries": rows}
+    return gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), compresslevel=6, mtime=0)
 
 
 def decode_entries(data: bytes, format_version: int, entry: Callable[..., T], what: str) -> dict[str, T]:

@@ -4,7 +4,9 @@ Per changed version: (1) stream the source into its archive key with a condition
 entry is never overwritten; a rerun after a crash finds it and moves on) -- with thumbnails on, an
 image's bytes are also spooled to a temporary file as they pass and WordPress's files are drawn from
 it and written beside the primary key --, (2) server-side copy archive -> primary key (UploadPartCopy
-above `multipart_copy_threshold_mb`), (3) verify both from what S3 reported. At most `workers`
+above `multipart_copy_threshold_mb`), (3) verify both from what S3 reported. Both writes carry the
+version's headers and metadata. A header-only change is one server-side copy of the primary object
+onto itself with the new headers (no download, no archive entry). At most `workers`
 objects are in flight, their parts uploaded by a shared pool, all object data within one ByteBudget
 of `max_buffer_mb`. Progress goes to a callback; this module never prints.
 """

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import TextIO
@@ -107,10 +108,29 @@ def setup_logging(debug: bool = False, dev_level: str | None = None, json_lines:
         handler = RichHandler(show_path=False, markup=False, rich_tracebacks=debug)
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.captureWarnings(True)  # a library's warning is a log line too, JSON off a terminal
+    threading.excepthook = _log_thread_exception
     root.setLevel(logging.DEBUG if debug else logging.INFO)
     # The SDKs stay at WARNING even with --debug: their debug output carries request headers.
     for noisy in ("botocore", "boto3", "urllib3", "google", "s3transfer", "pyvips", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    name = args.thread.name if args.thread else "?"
+    logging.getLogger("gcs2s3").error("uncaught error in thread %s: %s", name, args.exc_value,
+                                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
+def error_line(text: str, exit_code: int) -> str:
+    """The final error as stderr shows it, built without the logging machinery (which may be blocked):
+    a JSON line off a terminal, the plain `gcs2s3: …` line on one."""
+    line = f"gcs2s3: {text}"
+    if not _json_lines:
+        return line
+    return json.dumps({"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": "error",
+                       "message": line, "logger": "gcs2s3", "run_id": RUN_ID, "exit_code": exit_code},
+                      ensure_ascii=False)
 
 
 def say_error(text: str, exit_code: int) -> None:

@@ -1,7 +1,10 @@
 """Pure planning: a merge-join of the source listing and the primary target's listing.
 
 No I/O here. Each source object becomes an Action (new / changed / unchanged / check) with its
-reason; names that cannot be delivered become Refusals; two names claiming one key stop the run
+reason and the headers it is to be delivered with; `resolve` then settles, from the state cache or a
+HEAD, what the listings cannot show (the headers' digest, the bytes of multipart objects), turning an
+action into unchanged, changed or headers (same bytes, new headers). Names (or headers) that cannot be
+delivered become Refusals; two names claiming one key stop the run
 (CollisionError) before anything is written, and so, with thumbnails on, does a name that one of
 another image's thumbnails would overwrite. With thumbnails on, each image action also carries the
 derived files its key already has in the primary target (to be replaced or removed).

@@ -25,6 +25,7 @@ from contextlib import contextmanager, suppress
 from types import FrameType
 
 from gcs2s3.errors import Gcs2s3Error
+from gcs2s3.logs import error_line
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 25.0  # leaves a margin inside ECS's default stopTimeout of 30 s
@@ -100,10 +101,9 @@ def stop_on_signals(
 
 
 def _give_up(reason: str, grace_seconds: float) -> None:
-    message = (
-        f"gcs2s3: error: still busy {grace_seconds:.0f} s after {reason}; exiting now. Open multipart uploads "
-        "are aborted by the next run; no target holds a partial object.\n"
-    ).encode()
+    message = (error_line(
+        f"error: still busy {grace_seconds:.0f} s after {reason}; exiting now. Open multipart uploads "
+        "are aborted by the next run; no target holds a partial object.", 1) + "\n").encode()
     # The message may never get out (stderr full, closed, or gone): say it from a thread, wait briefly.
     sayer = threading.Thread(target=_write_fd2, args=(message,), daemon=True)
     sayer.start()
