@@ -25,8 +25,8 @@ import boto3
 from botocore.config import Config
 from google.cloud import storage
 
-from gcs2s3.emulators import running_emulators
-from gcs2s3.peak_memory import watch_peak_rss
+from gcs2s3.testing.emulators import running_emulators
+from gcs2s3.testing.peak_memory import watch_peak_rss
 
 INI = """[DEFAULT]
 aws_region = us-east-1

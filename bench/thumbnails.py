@@ -34,7 +34,7 @@ from gcs2s3.config import WORDPRESS_SIZES, parse_thumbnail_sizes
 from gcs2s3.keys import thumbnail_key
 from gcs2s3.stages.render import render
 from gcs2s3.stages.thumbnails import _start_worker
-from gcs2s3.wordpress_peer import running_wordpress
+from gcs2s3.testing.wordpress_peer import running_wordpress
 
 RESULTS = Path(__file__).parent / "results"
 WALLPAPERS = Path("/usr/share/wallpapers")

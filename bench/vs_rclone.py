@@ -31,7 +31,7 @@ import boto3
 from botocore.config import Config
 from google.cloud import storage
 
-from gcs2s3.emulators import S3_SERVERS, running_emulators
+from gcs2s3.testing.emulators import S3_SERVERS, running_emulators
 
 MB = 1024 * 1024
 REQUEST = re.compile(r'"(GET|PUT|POST|HEAD|DELETE|PATCH) (\S+) HTTP/1\.[01]')

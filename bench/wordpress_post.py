@@ -27,12 +27,12 @@ from google.cloud import storage
 from thumbnails import LIMIT, SIZES, wallpapers
 
 from gcs2s3.config import load_settings
-from gcs2s3.emulators import running_emulators
 from gcs2s3.stages.render import render
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
 from gcs2s3.sync import run_sync
-from gcs2s3.wordpress_peer import running_wordpress
+from gcs2s3.testing.emulators import running_emulators
+from gcs2s3.testing.wordpress_peer import running_wordpress
 
 INI = """[DEFAULT]
 aws_region = us-east-1

@@ -18,7 +18,7 @@ from google.cloud import storage
 from typer.testing import CliRunner
 
 from gcs2s3.cli import app
-from gcs2s3.emulators import S3_SERVERS, running_emulators, start_moto
+from gcs2s3.testing.emulators import S3_SERVERS, running_emulators, start_moto
 
 _counter = itertools.count()
 

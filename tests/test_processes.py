@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gcs2s3 import wordpress_peer
-from gcs2s3.emulators import group_members, running_emulators, start_moto
+from gcs2s3.testing import wordpress_peer
+from gcs2s3.testing.emulators import group_members, running_emulators, start_moto
 
 
 def leaders(marker: str) -> list[int]:

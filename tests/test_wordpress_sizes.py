@@ -12,7 +12,7 @@ from conftest import WORDPRESS_DEFAULT_SIZES, gradient
 
 from gcs2s3.keys import thumbnail_key
 from gcs2s3.stages.render import render
-from gcs2s3.wordpress_peer import missing, running_wordpress
+from gcs2s3.testing.wordpress_peer import missing, running_wordpress
 
 pyvips = pytest.importorskip("pyvips")
 

@@ -267,14 +267,17 @@ def verify(
 @app.command()
 def demo(debug: DebugOpt = False) -> None:
     """Start local emulators, upload sample data and run the whole job end to end."""
-    from gcs2s3.demo import run_demo
-
     setup_logging(debug)
     try:
+        from gcs2s3.testing.demo import run_demo  # test tooling: only this command uses it
+
         code = run_demo()
     except Gcs2s3Error as exc:
         say_error(f"error: {exc}", exc.exit_code)
         code = exc.exit_code
+    except (ImportError, RuntimeError) as exc:  # the emulators extra or the peers are missing here
+        say_error(f"error: {exc}", 2)
+        code = 2
     raise typer.Exit(code)
 
 

@@ -9,7 +9,7 @@ also served over HTTP on 127.0.0.1 by PHP's built-in server (`PHP_CLI_SERVER_WOR
 router like wp-cli's `wp server`), with an application password for its admin user, pretty permalinks
 or not, and optionally a request-body limit answered with 413 as nginx's `client_max_body_size` does.
 
-The packages are installed by `scripts/install_wordpress.sh` (root, apt); `missing()` names what is
+The packages are installed by `scripts/install_system_packages.sh` (root, apt); `missing()` names what is
 not there.
 """
 
@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcs2s3.emulators import READY_TIMEOUT_S, Emulator, free_port, spawn
-from gcs2s3.peak_memory import watch_peak_rss
+from gcs2s3.testing.emulators import READY_TIMEOUT_S, Emulator, free_port, spawn
+from gcs2s3.testing.peak_memory import watch_peak_rss
 
 WORDPRESS_ROOT = Path("/usr/share/wordpress")
 CONFIG_DIR = Path("/etc/wordpress")

@@ -21,13 +21,13 @@ from google.cloud import storage
 from rich.console import Console
 
 from gcs2s3.config import load_settings
-from gcs2s3.emulators import running_emulators
 from gcs2s3.report import render, sync_report, verify_report
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
 from gcs2s3.sync import run_sync
+from gcs2s3.testing.emulators import running_emulators
+from gcs2s3.testing.wordpress_peer import WordPress, missing, running_wordpress
 from gcs2s3.verify import run_verify
-from gcs2s3.wordpress_peer import WordPress, missing, running_wordpress
 
 DEMO_INI = """\
 [DEFAULT]

