@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system demo test lint bench bench-sync bench-thumbnails bench-wordpress bench-scale clean
+.PHONY: install system demo test test-fast lint bench bench-sync bench-thumbnails bench-wordpress bench-scale clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python >= 3.11 (python3.11 or newer on PATH)"; exit 2; }
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint system
 	$(BIN)/python -m pytest
+
+# The fast tier: pure logic, no server (under 30 s); `make test` runs everything.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not servers and not slow"
 
 bench: bench-sync bench-thumbnails bench-wordpress bench-scale
 

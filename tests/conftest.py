@@ -175,6 +175,18 @@ def photo(width: int, height: int, suffix: str = ".jpg", **options: object) -> b
     return bytes(gradient(width, height).write_to_buffer(suffix, **options))
 
 
+# --- test tiers -------------------------------------------------------------------------------------
+# A test that uses a server fixture is marked `servers`; `make test-fast` runs the others (pure logic,
+# no server, no slow marker): the tier a developer iterates with. `make test` runs everything.
+SERVER_FIXTURES = frozenset({"emulators", "world", "aws", "wp"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
 # --- nothing outlives the test session ---------------------------------------------------------------
 # The servers the tests start (and the CLI processes they run) must all be gone when the session ends,
 # whether tests passed or failed: a process left behind fails the session.

@@ -12,6 +12,8 @@ import pytest
 from gcs2s3.testing import wordpress_peer
 from gcs2s3.testing.emulators import group_members, running_emulators, start_moto
 
+pytestmark = pytest.mark.slow  # starts servers of its own
+
 
 def leaders(marker: str) -> list[int]:
     """Process groups led by a process whose command line mentions `marker`."""

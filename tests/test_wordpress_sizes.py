@@ -15,6 +15,7 @@ from gcs2s3.stages.render import render
 from gcs2s3.testing.wordpress_peer import missing, running_wordpress
 
 pyvips = pytest.importorskip("pyvips")
+pytestmark = pytest.mark.servers  # a real WordPress of its own
 
 # name -> (width, height, EXIF orientation); what WordPress's rules single out
 CASES = {
