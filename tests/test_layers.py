@@ -47,3 +47,18 @@ def test_importing_the_product_loads_no_test_tooling() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_one_error_tree() -> None:
+    """Every exception class of the product is defined in errors.py (the test tooling keeps its own)."""
+    elsewhere = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "errors.py" or "testing" in path.relative_to(PACKAGE).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                getattr(base, "id", getattr(base, "attr", "")).endswith(("Error", "Exception", "NotSized"))
+                for base in node.bases
+            ):
+                elsewhere.append(f"{path.relative_to(PACKAGE)}: {node.name}")
+    assert elsewhere == []

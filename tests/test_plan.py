@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gcs2s3.errors import CollisionError, ThumbnailCollisionError
 from gcs2s3.keys import KeyRules
 from gcs2s3.models import Kind, SourceObject, TargetObject
-from gcs2s3.plan import CollisionError, ThumbnailCollisionError, build_plan, resolve, source_metadata
+from gcs2s3.plan import build_plan, resolve, source_metadata
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5 = "0" * 31 + "1"

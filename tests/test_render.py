@@ -7,7 +7,8 @@ from conftest import WORDPRESS_DEFAULT_SIZES, gradient, photo
 
 pyvips = pytest.importorskip("pyvips")
 
-from gcs2s3.stages.render import ImageError, NotSized, read_header, render  # noqa: E402
+from gcs2s3.errors import ImageError, NotSized  # noqa: E402
+from gcs2s3.stages.render import read_header, render  # noqa: E402
 from gcs2s3.stages.wp_sizes import derived_images  # noqa: E402
 
 SIZES = WORDPRESS_DEFAULT_SIZES[:4]  # the four that a 1200 px test image can have

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from test_crash import start_sync
 from test_plan import MD5, src
 
+from gcs2s3.errors import CollisionError
 from gcs2s3.keys import KeyRules
 from gcs2s3.models import TargetObject
-from gcs2s3.plan import CollisionError, build_plan
+from gcs2s3.plan import build_plan
 from gcs2s3.shards import Shard, shard_of
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=16)

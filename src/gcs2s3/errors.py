@@ -1,9 +1,19 @@
-"""The one small error tree of gcs2s3.
+"""The one error tree of gcs2s3: every error it raises on purpose is defined here.
 
-Store adapters translate SDK exceptions into these at the boundary, so the planner, executor and CLI
-never see botocore or google-api-core types. Each class says what the caller should do: retry
-(TransientError), give up on one object (ObjectError and subclasses) or stop before writing anything
-(ConfigError, exit code 2).
+Store adapters (S3, GCS, the WordPress REST client) translate their libraries' exceptions into these at
+the boundary, so the planner, executor, stages and CLI never see botocore, google-api-core or requests
+types. Each class says what the caller should do, by its place in the tree, never by a flag: retry
+(TransientError, and WordPressUnreachableError among them), give up on one object (StoreError,
+IntegrityError, VerificationError, ImageError, ...), stop asking a peer that will refuse every request
+alike (WordPressRefusedError), or stop before writing anything (ConfigError, exit code 2).
+
+    Gcs2s3Error (exit 1)
+    ├── ConfigError (exit 2) ── CollisionError, ThumbnailCollisionError
+    ├── StoreError ── TransientError, NotFoundError, AccessDeniedError, PreconditionFailedError
+    │   └── WordPressError ── WordPressUnreachableError (also a TransientError), WordPressRefusedError
+    ├── IntegrityError, VerificationError
+    ├── StoppedError
+    └── ImageError, NotSized
 """
 
 from __future__ import annotations
@@ -57,6 +67,61 @@ class IntegrityError(Gcs2s3Error):
 
 class VerificationError(Gcs2s3Error):
     """What the target reports after a write does not match the source's hashes."""
+
+
+class CollisionError(ConfigError):
+    """Two source names map to one destination key (exit 2, nothing written)."""
+
+    def __init__(self, collisions: dict[str, list[str]]) -> None:
+        super().__init__(
+            f"{len(collisions)} destination key(s) claimed by more than one source name: "
+            + _shown(f"{' and '.join(repr(n) for n in names)} -> {key!r}" for key, names in collisions.items())
+            + ". Rename one of each, or turn flattening off. Nothing was written."
+        )
+        self.collisions = collisions
+
+
+class ThumbnailCollisionError(ConfigError):
+    """A source name is the name of another image's thumbnail (exit 2, nothing written)."""
+
+    def __init__(self, claims: dict[str, tuple[str, str]]) -> None:
+        super().__init__(
+            f"{len(claims)} source name(s) would be overwritten by another image's thumbnails: "
+            + _shown(f"{name!r} -> {key!r} is a thumbnail name of {owner!r}" for key, (name, owner) in claims.items())
+            + ". Rename them, or turn thumbnails off. Nothing was written."
+        )
+        self.claims = claims
+
+
+def _shown(items: Iterable[str], limit: int = 10) -> str:
+    listed = list(items)
+    more = f" (and {len(listed) - limit} more)" if len(listed) > limit else ""
+    return "; ".join(listed[:limit]) + more
+
+
+class WordPressError(StoreError):
+    """A request to WordPress failed; this one request (an upload) may be tried again next run."""
+
+
+class WordPressUnreachableError(WordPressError, TransientError):
+    """WordPress did not answer, or answered 408/429/5xx: trying again later may help."""
+
+
+class WordPressRefusedError(WordPressError):
+    """Every further request would fail alike (wrong password, no upload rights, not a WordPress site)."""
+
+
+class StoppedError(Gcs2s3Error):
+    """The run was asked to stop; this object was left for the next run."""
+
+
+class ImageError(Gcs2s3Error):
+    """The image cannot be sized (corrupt, truncated, over the pixel limit): the original is still
+    delivered and archived, the report lists it with this reason."""
+
+
+class NotSized(Gcs2s3Error):
+    """Not a type that WordPress sizes (it is delivered and counted as not sized)."""
 
 
 @contextmanager

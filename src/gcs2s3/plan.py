@@ -14,41 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from gcs2s3.errors import ConfigError
+from gcs2s3.errors import CollisionError, ThumbnailCollisionError
 from gcs2s3.headers import META_CRC32C, META_HEADERS, META_MD5, delivered_headers, digest, object_metadata
 from gcs2s3.keys import KeyRules, find_collisions, find_thumbnail_claims, refusal_reason, relative_name
 from gcs2s3.models import Action, Headers, Kind, Plan, Refusal, SourceObject, TargetObject, is_md5_etag
 from gcs2s3.shards import Shard
-
-
-class CollisionError(ConfigError):
-    """Two source names map to one destination key (exit 2, nothing written)."""
-
-    def __init__(self, collisions: dict[str, list[str]]) -> None:
-        super().__init__(
-            f"{len(collisions)} destination key(s) claimed by more than one source name: "
-            + _shown(f"{' and '.join(repr(n) for n in names)} -> {key!r}" for key, names in collisions.items())
-            + ". Rename one of each, or turn flattening off. Nothing was written."
-        )
-        self.collisions = collisions
-
-
-class ThumbnailCollisionError(ConfigError):
-    """A source name is the name of another image's thumbnail (exit 2, nothing written)."""
-
-    def __init__(self, claims: dict[str, tuple[str, str]]) -> None:
-        super().__init__(
-            f"{len(claims)} source name(s) would be overwritten by another image's thumbnails: "
-            + _shown(f"{name!r} -> {key!r} is a thumbnail name of {owner!r}" for key, (name, owner) in claims.items())
-            + ". Rename them, or turn thumbnails off. Nothing was written."
-        )
-        self.claims = claims
-
-
-def _shown(items: Iterable[str], limit: int = 10) -> str:
-    listed = list(items)
-    more = f" (and {len(listed) - limit} more)" if len(listed) > limit else ""
-    return "; ".join(listed[:limit]) + more
 
 
 def source_metadata(source: SourceObject, headers: Headers | None = None) -> dict[str, str]:

@@ -24,15 +24,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
 
-from gcs2s3.errors import Gcs2s3Error
+from gcs2s3.errors import StoppedError
 from gcs2s3.logs import error_line
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 25.0  # leaves a margin inside ECS's default stopTimeout of 30 s
-
-
-class StoppedError(Gcs2s3Error):
-    """The run was asked to stop; this object was left for the next run."""
 
 
 class StopFlag:

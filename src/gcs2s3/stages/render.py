@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gcs2s3.errors import Gcs2s3Error
+from gcs2s3.errors import ImageError, NotSized
 from gcs2s3.stages.wp_sizes import DerivedImage, SizeSpec, derived_images
 
 # libvips loader -> MIME type. Only these types are sized, as WordPress's editors do.
@@ -37,15 +37,6 @@ JPEG_SHRINKS = (8, 4, 2)  # what libjpeg can decode at
 KERNEL = "cubic"
 
 Source = Path | str | bytes  # a file, or the image's bytes
-
-
-class ImageError(Gcs2s3Error):
-    """The image cannot be sized (corrupt, truncated, over the pixel limit): the original is still
-    delivered and archived, the report lists it with this reason."""
-
-
-class NotSized(Gcs2s3Error):
-    """Not a type that WordPress sizes (it is delivered and counted as not sized)."""
 
 
 @dataclass(frozen=True, slots=True)

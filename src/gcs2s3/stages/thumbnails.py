@@ -20,12 +20,12 @@ from pathlib import Path
 
 from gcs2s3.budget import ByteBudget
 from gcs2s3.config import Settings
-from gcs2s3.errors import VerificationError
+from gcs2s3.errors import ImageError, NotSized, VerificationError
 from gcs2s3.hashes import BodyHasher
 from gcs2s3.headers import META_DERIVED_FROM
 from gcs2s3.keys import SIZED_MIME, extension, thumbnail_key
 from gcs2s3.models import Action, Headers, ThumbnailOutcome
-from gcs2s3.stages.render import ImageError, NotSized, Rendered, render
+from gcs2s3.stages.render import Rendered, render
 from gcs2s3.stages.wp_sizes import SizeSpec
 from gcs2s3.stores.base import TargetStore
 

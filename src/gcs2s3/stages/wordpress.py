@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gcs2s3.config import Settings
-from gcs2s3.errors import Gcs2s3Error, VerificationError
+from gcs2s3.errors import Gcs2s3Error, TransientError, VerificationError, WordPressError, WordPressRefusedError
 from gcs2s3.hashes import BodyHasher
 from gcs2s3.headers import META_POSTING
 from gcs2s3.keys import SIZED_MIME, extension, is_sized_image
@@ -32,7 +32,7 @@ from gcs2s3.models import Action, Kind, Outcome, Plan
 from gcs2s3.stages.wordpress_ledger import PENDING, POSTED, PREDATES, Entry, Ledger
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import TargetStore
-from gcs2s3.stores.wordpress import Media, WordPressError, WordPressSite
+from gcs2s3.stores.wordpress import Media, WordPressSite
 
 log = logging.getLogger(__name__)
 UPLOAD_ATTEMPTS = 3
@@ -152,9 +152,9 @@ class Poster:
                 log.info("posted %s to WordPress: media %d %s", key, media.id, media.url, extra={"key": key})
                 return PostOutcome(job, media=media, upload_seconds=seconds)
             except WordPressError as exc:
-                if exc.fatal:
+                if isinstance(exc, WordPressRefusedError):  # every further request would fail alike
                     self._fatal = str(exc)
-                if not exc.transient or attempt == UPLOAD_ATTEMPTS or self.stop.requested:
+                if not isinstance(exc, TransientError) or attempt == UPLOAD_ATTEMPTS or self.stop.requested:
                     log.error("not posted %s: %s", key, exc, extra={"key": key, "reason": str(exc)})
                     return PostOutcome(job, error=str(exc))
                 log.warning("retrying the post of %s after: %s", key, exc, extra={"key": key})

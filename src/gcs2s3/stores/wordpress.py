@@ -23,20 +23,11 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from gcs2s3.errors import Gcs2s3Error
+from gcs2s3.errors import TransientError, WordPressError, WordPressRefusedError, WordPressUnreachableError
 
 API_REL = "https://api.w.org/"
 READ_RETRIES = Retry(total=4, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
                      allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False)
-
-
-class WordPressError(Gcs2s3Error):
-    """A request to WordPress failed; `transient` says whether trying again later may help."""
-
-    def __init__(self, message: str, *, transient: bool = False, fatal: bool = False) -> None:
-        super().__init__(message)
-        self.transient = transient
-        self.fatal = fatal  # every further request would fail the same way (wrong password, no rights)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,13 +67,13 @@ class WordPressSite:
         try:
             response = self._session.request(method, url, timeout=self._timeout, **kwargs)
         except requests.Timeout:
-            raise WordPressError(f"{what}: WordPress at {self.url} did not answer within {self._timeout[1]} s",
-                                 transient=True) from None
+            raise WordPressUnreachableError(
+                f"{what}: WordPress at {self.url} did not answer within {self._timeout[1]} s") from None
         except requests.ConnectionError as exc:
-            raise WordPressError(f"{what}: cannot reach WordPress at {self.url} ({_reason(exc)}); is it up?",
-                                 transient=True) from None
+            raise WordPressUnreachableError(
+                f"{what}: cannot reach WordPress at {self.url} ({_reason(exc)}); is it up?") from None
         except requests.RequestException as exc:
-            raise WordPressError(f"{what}: {type(exc).__name__}", transient=True) from None
+            raise WordPressUnreachableError(f"{what}: {type(exc).__name__}") from None
         if response.status_code >= 400:
             raise self._error(response, what, kwargs.get("data"))
         return response
@@ -92,15 +83,15 @@ class WordPressSite:
         code, message = _wp_error(response)
         said = f" ({code}: {message})" if code else ""
         if status == 401:
-            return WordPressError(
+            return WordPressRefusedError(
                 f"{what}: WordPress refused the application password of user {self.user!r} ({status}{said}); "
                 "check wordpress_user and GCS2S3_WORDPRESS_APP_PASSWORD (Users > Profile > Application Passwords)",
-                fatal=True,
+                status,
             )
         if status == 403:
-            return WordPressError(
+            return WordPressRefusedError(
                 f"{what}: user {self.user!r} is not allowed to do this ({status}{said}); it needs a role that may "
-                "upload files (Author or above)", fatal=True,
+                "upload files (Author or above)", status,
             )
         if status == 413:
             size = _size_of(body)
@@ -108,18 +99,18 @@ class WordPressSite:
             return WordPressError(
                 f"{what}: {sized}over the site's upload limit ({status} Request Entity Too Large); raise the web "
                 "server's request-body limit (nginx client_max_body_size, Apache LimitRequestBody) and PHP's "
-                "post_max_size and upload_max_filesize"
+                "post_max_size and upload_max_filesize", status,
             )
-        transient = status in (408, 429) or status >= 500
-        return WordPressError(f"{what}: WordPress answered {status} {response.reason}{said}", transient=transient)
+        kind = WordPressUnreachableError if status in (408, 429) or status >= 500 else WordPressError
+        return kind(f"{what}: WordPress answered {status} {response.reason}{said}", status)
 
     def _json(self, response: requests.Response, what: str) -> Any:
         try:
             return response.json()
         except ValueError:
             kind = response.headers.get("Content-Type", "?")
-            raise WordPressError(f"{what}: WordPress answered {kind}, not JSON; is {self.url} a WordPress site?",
-                                 fatal=True) from None
+            raise WordPressRefusedError(
+                f"{what}: WordPress answered {kind}, not JSON; is {self.url} a WordPress site?") from None
 
     # --- the API --------------------------------------------------------------------------------
 
@@ -136,7 +127,7 @@ class WordPressSite:
                     probe = self._request("GET", urljoin(self.url, "wp-json/"), "finding the REST API")
                     json_answer = probe.headers.get("Content-Type", "").startswith("application/json")
                 except WordPressError as exc:
-                    if exc.transient or exc.fatal:
+                    if isinstance(exc, TransientError | WordPressRefusedError):
                         raise
                     json_answer = False  # 404: no pretty permalinks
                 link = urljoin(self.url, "wp-json/") if json_answer else urljoin(self.url, "?rest_route=/")
@@ -149,8 +140,8 @@ class WordPressSite:
         me = self._json(self._request("GET", self._route("wp/v2/users/me"), what, params={"context": "edit"}), what)
         capabilities = me.get("capabilities") or {}
         if not capabilities.get("upload_files"):
-            raise WordPressError(f"{what}: user {self.user!r} may not upload files; give it the Author role or above",
-                                 fatal=True)
+            raise WordPressRefusedError(
+                f"{what}: user {self.user!r} may not upload files; give it the Author role or above")
 
     def find(self, slug: str) -> Media | None:
         """The media item with this slug, if any."""
