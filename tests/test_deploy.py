@@ -15,6 +15,7 @@ import pytest
 
 from gcs2s3.config import SECRET_ENV, Settings
 from gcs2s3.metrics import emf_line
+from gcs2s3.report import failed_report
 from gcs2s3.stores.gcs import KEY_JSON_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,7 @@ def test_metrics_reach_a_log_group_the_agent_may_write_and_the_alarms_read_them(
     environment = {e["name"]: e["value"] for e in main["environment"]}
     group = environment["AWS_EMF_LOG_GROUP_NAME"]
     monkeypatch.setenv("AWS_EMF_LOG_GROUP_NAME", group)
-    document = json.loads(emf_line({"command": "sync", "exit_code": 1, "seconds": 1.0}, "Prod"))
+    document = json.loads(emf_line(failed_report("sync", "Prod", 1, 1.0, "error: x")))
     assert document["_aws"]["LogGroupName"] == group
     granted = {(a, r) for s in load("task-role-policy.json")["Statement"] for a in s["Action"] for r in s["Resource"]}
     for action in ("logs:CreateLogStream", "logs:PutLogEvents"):

@@ -19,6 +19,7 @@ from test_sync import sync_json
 from gcs2s3.metrics import emf_line
 from gcs2s3.models import Action, Kind, Outcome, Plan, SourceObject
 from gcs2s3.progress import ProgressReporter
+from gcs2s3.report import RunReport, Targets, VerifyCounts
 
 
 def topic_with_queue(name: str) -> tuple[str, str]:
@@ -196,8 +197,8 @@ def test_metrics_are_emf_lines_on_stderr_and_to_the_agent(world: World) -> None:
 
 
 def test_emf_for_verify_and_a_failed_run() -> None:
-    verify = {"command": "verify", "counts": {"checked": 3, "problems": 2}, "seconds": 1.5, "exit_code": 1}
-    document = json.loads(emf_line(verify, "Prod", 1_800_000_000_000))
+    verify = RunReport("verify", Targets("Prod"), exit_code=1, seconds=1.5, counts=VerifyCounts(checked=3, problems=2))
+    document = json.loads(emf_line(verify, 1_800_000_000_000))
     assert_emf(document)
     assert document["VerifyFailures"] == 2 and document["RunFailed"] == 1 and document["DevLevel"] == "Prod"
 

@@ -7,7 +7,6 @@ Exit codes: 0 ok (or skipped: another run holds the targets), 1 run failed, 2 us
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -17,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,7 +29,8 @@ from gcs2s3.logs import RUN_ID, ensure_std_streams, quiet_flush, say_error, setu
 from gcs2s3.metrics import emit_metrics
 from gcs2s3.notify import notify
 from gcs2s3.progress import ProgressReporter
-from gcs2s3.report import render, skipped_report, store_report, sync_report, verify_report
+from gcs2s3.report import RunReport, failed_report, skipped_report, sync_report, verify_report
+from gcs2s3.report_output import as_json_line, render, store_report
 from gcs2s3.stopping import StopFlag, stop_on_signals
 from gcs2s3.stopping import stop as request_stop
 from gcs2s3.stores.opening import open_stores
@@ -85,11 +85,11 @@ def _options(
     """Keep an S3 bucket in step with a GCS bucket; archive every delivered version; verify it."""
 
 
-def _emit(report: dict[str, Any], as_json: bool) -> None:
+def _emit(report: RunReport, as_json: bool) -> None:
     """The report on stdout (one JSON line with --json); a reader that went away loses it, not the run."""
     with contextlib.suppress(OSError, ValueError):
         if as_json:
-            sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+            sys.stdout.write(as_json_line(report) + "\n")
             sys.stdout.flush()
         else:
             render(report, Console())
@@ -120,27 +120,24 @@ def _life(command: str, config: str, dev_level: str | None, debug: bool, body: C
         log.exception("gcs2s3 failed")
     say_error(error, code)
     level = settings.dev_level if settings else (dev_level or os.environ.get(DEV_LEVEL_ENV) or "unknown")
-    failed = {"command": command, "run_id": RUN_ID, "version": VERSION, "exit_code": code,
-              "seconds": round(time.monotonic() - clock, 3), "error": error}
-    emit_metrics(failed, level)
+    failed = failed_report(command, level, code, time.monotonic() - clock, error)
+    emit_metrics(failed)
     if settings is not None:
-        notify(settings, command, code, error=error.removeprefix("error: "))
+        notify(settings, failed)
     raise typer.Exit(code)
 
 
-def _finish(settings: Settings, target: S3Target, report: dict[str, Any], started: datetime, as_json: bool) -> int:
+def _finish(settings: Settings, target: S3Target, report: RunReport, started: datetime, as_json: bool) -> int:
     """After a run: keep the report (report_prefix), print it, emit metrics, notify."""
-    location = None
     if settings.report_prefix:
         try:
-            location = store_report(settings, target, report, started)
-            report["report"] = location
+            report = report.stored_at(store_report(settings, target, report, started))
         except Gcs2s3Error as exc:
             log.error("run report not kept under s3://%s/%s: %s", settings.archive_bucket, settings.report_prefix, exc)
     _emit(report, as_json)
-    emit_metrics(report, settings.dev_level)
-    notify(settings, report["command"], int(report["exit_code"]), report=report, report_location=location)
-    return int(report["exit_code"])
+    emit_metrics(report)
+    notify(settings, report)
+    return report.exit_code
 
 
 def _skipped(settings: Settings, busy: Busy, seconds: float, as_json: bool) -> int:
@@ -152,13 +149,12 @@ def _skipped(settings: Settings, busy: Busy, seconds: float, as_json: bool) -> i
                 extra={"lease": asdict(busy.holder) if busy.holder else None})
     report = skipped_report(settings, busy, held, seconds)
     _emit(report, as_json)
-    emit_metrics(report, settings.dev_level)
+    emit_metrics(report)
+    stuck = None
     if settings.max_run_s and held is not None and held > settings.max_run_s:
-        notify(settings, "sync", 0, report=report, alert=(
-            f"skipped: the lease has been held for {held:.0f} s by {busy.describe()}, longer than max_run_s "
-            f"({settings.max_run_s} s): the holder is stuck, or the schedule is too tight"))
-    else:
-        notify(settings, "sync", 0, report=report)
+        stuck = (f"skipped: the lease has been held for {held:.0f} s by {busy.describe()}, longer than max_run_s "
+                 f"({settings.max_run_s} s): the holder is stuck, or the schedule is too tight")
+    notify(settings, report, alert=stuck)
     return 0
 
 
@@ -187,7 +183,7 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
                 result = run_sync(settings, source, target, dry_run=True, engine=engine)
             report = sync_report(command, settings, result)
             _emit(report, as_json)
-            return int(report["exit_code"])
+            return report.exit_code
         with stop_on_signals(StopFlag(), settings.stop_grace_s, settings.max_run_s) as stop:
             lease = Lease(target, settings.s3_bucket, lease_key(settings.s3_prefix, settings.shard_spec),
                           ttl_s=settings.lease_ttl_s, run_id=RUN_ID, version=VERSION,

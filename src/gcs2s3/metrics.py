@@ -21,8 +21,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from gcs2s3.logs import RUN_ID, stderr_is_terminal, write_stderr
-from gcs2s3.version import VERSION
+from gcs2s3.logs import stderr_is_terminal, write_stderr
+from gcs2s3.report import RunReport, SyncCounts, VerifyCounts
 
 log = logging.getLogger(__name__)
 NAMESPACE = "gcs2s3"
@@ -32,34 +32,35 @@ LOG_STREAM_ENV = "AWS_EMF_LOG_STREAM_NAME"
 DEFAULT_LOG_GROUP = "gcs2s3-metrics"
 
 
-def run_metrics(report: dict[str, Any]) -> dict[str, tuple[float, str]]:
-    """Metric name -> (value, unit) for one sync or verify report."""
-    counts = report.get("counts", {})
+def run_metrics(report: RunReport) -> dict[str, tuple[float, str]]:
+    """Metric name -> (value, unit) for one run of any command, read from the typed report."""
     metrics: dict[str, tuple[float, str]] = {
-        "DurationSeconds": (float(report.get("seconds", 0.0)), "Seconds"),
-        "RunFailed": (1.0 if report.get("exit_code") else 0.0, "Count"),
-        "Skipped": (1.0 if report.get("skipped") else 0.0, "Count"),
+        "DurationSeconds": (float(report.seconds), "Seconds"),
+        "RunFailed": (1.0 if report.exit_code else 0.0, "Count"),
+        "Skipped": (1.0 if report.skipped else 0.0, "Count"),
     }
-    if report.get("command") == "verify":
-        metrics["VerifyFailures"] = (float(counts.get("problems", 0)), "Count")
-        metrics["ObjectsChecked"] = (float(counts.get("checked", 0)), "Count")
+    counts = report.counts
+    if isinstance(counts, VerifyCounts):
+        metrics["VerifyFailures"] = (float(counts.problems), "Count")
+        metrics["ObjectsChecked"] = (float(counts.checked), "Count")
         return metrics
+    counts = counts or SyncCounts()
     metrics.update({
-        "ObjectsNew": (float(counts.get("new", 0)), "Count"),
-        "ObjectsChanged": (float(counts.get("changed", 0)), "Count"),
-        "ObjectsHeadersUpdated": (float(counts.get("headers_updated", 0)), "Count"),
-        "ObjectsUnchanged": (float(counts.get("unchanged", 0)), "Count"),
-        "ObjectsFailed": (float(counts.get("failed", 0) + counts.get("refused", 0)), "Count"),
-        "BytesCopied": (float(report.get("bytes", {}).get("copied", 0)), "Bytes"),
-        "ThumbnailsMade": (float(report.get("thumbnails", {}).get("files_written", 0)), "Count"),
-        "PostsMade": (float(report.get("wordpress", {}).get("posted", 0)), "Count"),
-        "VerifyFailures": (float(sum("verif" in f.get("reason", "") for f in report.get("failures", []))), "Count"),
+        "ObjectsNew": (float(counts.new), "Count"),
+        "ObjectsChanged": (float(counts.changed), "Count"),
+        "ObjectsHeadersUpdated": (float(counts.headers_updated), "Count"),
+        "ObjectsUnchanged": (float(counts.unchanged), "Count"),
+        "ObjectsFailed": (float(counts.failed + counts.refused), "Count"),
+        "BytesCopied": (float(report.bytes.copied if report.bytes else 0), "Bytes"),
+        "ThumbnailsMade": (float(report.thumbnails.files_written if report.thumbnails else 0), "Count"),
+        "PostsMade": (float(report.wordpress.posted if report.wordpress else 0), "Count"),
+        "VerifyFailures": (float(report.verify_failures), "Count"),
     })
     return metrics
 
 
-def emf_line(report: dict[str, Any], dev_level: str, timestamp_ms: int | None = None) -> str:
-    """The EMF document for one run (one line of JSON)."""
+def emf_line(report: RunReport, timestamp_ms: int | None = None) -> str:
+    """The EMF document for one run (one line of JSON); the dimension is the report's DevLevel."""
     metrics = run_metrics(report)
     meta: dict[str, Any] = {
         "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
@@ -74,19 +75,19 @@ def emf_line(report: dict[str, Any], dev_level: str, timestamp_ms: int | None = 
         meta["LogStreamName"] = os.environ[LOG_STREAM_ENV]
     document: dict[str, Any] = {
         "_aws": meta,
-        "DevLevel": dev_level,
-        "command": report.get("command"),
-        "run_id": report.get("run_id", RUN_ID),
-        "version": VERSION,
-        "exit_code": report.get("exit_code"),
+        "DevLevel": report.targets.dev_level,
+        "command": report.command,
+        "run_id": report.run_id,
+        "version": report.version,
+        "exit_code": report.exit_code,
         **{name: value for name, (value, _) in metrics.items()},
     }
     return json.dumps(document, separators=(",", ":"))
 
 
-def emit_metrics(report: dict[str, Any], dev_level: str) -> None:
+def emit_metrics(report: RunReport) -> None:
     """Write the run's EMF line where CloudWatch can take it; never raises."""
-    line = emf_line(report, dev_level)
+    line = emf_line(report)
     if not stderr_is_terminal():
         write_stderr(line)
     endpoint = os.environ.get(AGENT_ENV)

@@ -89,6 +89,15 @@ class Action:
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """One key that failed (or was refused, or did not verify), and why: what reports and
+    notifications list."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """A source object that will not be delivered, and why (the run exits 1 for it)."""
 

@@ -10,6 +10,7 @@ an error and never changes the run's own exit code.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gcs2s3.config import Settings
+from gcs2s3.report import Failure, RunReport
 
 log = logging.getLogger(__name__)
 SHOWN_FAILURES = 20
@@ -29,7 +31,7 @@ def should_notify(settings: Settings, exit_code: int, alert: str | None = None) 
     return wanted and bool(settings.notify_sns_topic_arn or settings.notify_webhook_url.get_secret_value())
 
 
-def compose(settings: Settings, command: str, exit_code: int, failures: list[dict[str, str]],
+def compose(settings: Settings, command: str, exit_code: int, failures: Sequence[Failure],
             report_location: str | None, error: str | None = None, skipped: bool = False) -> tuple[str, str]:
     """(subject, text) of the notification."""
     verdict = "SKIPPED" if skipped else "OK" if exit_code == 0 else f"FAILED (exit {exit_code})"
@@ -38,7 +40,7 @@ def compose(settings: Settings, command: str, exit_code: int, failures: list[dic
     if error:
         lines.append(f"error: {error}")
     for failure in failures[:SHOWN_FAILURES]:
-        lines.append(f"- {failure['key']}: {failure['reason']}")
+        lines.append(f"- {failure.key}: {failure.reason}")
     if len(failures) > SHOWN_FAILURES:
         lines.append(f"... and {len(failures) - SHOWN_FAILURES} more")
     if report_location:
@@ -48,21 +50,21 @@ def compose(settings: Settings, command: str, exit_code: int, failures: list[dic
     return subject[:SUBJECT_LIMIT], "\n".join(lines)
 
 
-def notify(settings: Settings, command: str, exit_code: int, *, report: dict[str, Any] | None = None,
-           report_location: str | None = None, error: str | None = None, alert: str | None = None) -> None:
-    """Send the notification if the settings ask for one (`alert`: whatever `notify_on` says, e.g. a
-    stuck lease holder); never raises."""
+def notify(settings: Settings, report: RunReport, *, alert: str | None = None) -> None:
+    """Send the notification of a run if the settings ask for one (`alert`: whatever `notify_on` says,
+    e.g. a stuck lease holder); never raises."""
+    command, exit_code = report.command, report.exit_code
     if not should_notify(settings, exit_code, alert):
         return
-    failures = list((report or {}).get("failures", []))
-    skipped = bool((report or {}).get("skipped"))
-    subject, text = compose(settings, command, exit_code, failures, report_location, error or alert, skipped)
+    failures = report.failures
+    error = report.error.removeprefix("error: ") if report.error else None
+    subject, text = compose(settings, command, exit_code, failures, report.location, error or alert, report.skipped)
     if settings.notify_sns_topic_arn:
         _to_sns(settings, subject, text)
     if settings.notify_webhook_url.get_secret_value():
         payload = {"text": text, "dev_level": settings.dev_level, "command": command, "exit_code": exit_code,
-                   "failures": failures[:SHOWN_FAILURES], "failure_count": len(failures),
-                   "report": report_location, "error": error}
+                   "failures": [{"key": f.key, "reason": f.reason} for f in failures[:SHOWN_FAILURES]],
+                   "failure_count": len(failures), "report": report.location, "error": error}
         _to_webhook(settings.notify_webhook_url.get_secret_value(), payload)
 
 

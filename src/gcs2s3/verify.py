@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from gcs2s3.config import Settings
 from gcs2s3.hashes import BodyHasher
 from gcs2s3.listings import archive_listing, in_background, primary_listing, source_listing
-from gcs2s3.models import Kind, SourceObject, TargetObject, WriteResult, is_md5_etag
+from gcs2s3.models import Failure, Kind, SourceObject, TargetObject, WriteResult, is_md5_etag
 from gcs2s3.plan import build_plan
 from gcs2s3.stores.base import SourceStore, TargetStore
 
@@ -81,8 +81,8 @@ def check_object(target: TargetStore, bucket: str, listed: TargetObject, source:
 class VerifyResult:
     checked: int = 0
     archive_checked: int = 0
-    problems: list[dict[str, str]] = field(default_factory=list)
-    refused: list[dict[str, str]] = field(default_factory=list)
+    problems: list[Failure] = field(default_factory=list)
+    refused: list[Failure] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,29 +104,29 @@ def run_verify(
         archived = in_background(pool, archive_listing(settings, target))
         plan = build_plan(rules, source_listing(settings, source_store), targets, thumbnails=settings.thumbnails)
         archive = {t.key: t for t in archived}
-    result = VerifyResult(refused=[{"key": r.name, "reason": r.reason} for r in plan.refused])
+    result = VerifyResult(refused=[Failure(r.name, r.reason) for r in plan.refused])
     for action in plan.actions:
         source = action.source
         if action.kind is Kind.NEW:
             missing = "not delivered: missing from the primary target"
-            result.problems.append({"key": action.dest_key, "reason": missing})
+            result.problems.append(Failure(action.dest_key, missing))
         else:
             problem = check_object(target, settings.s3_bucket, action.target, source, deep)  # type: ignore[arg-type]
             if problem:
-                result.problems.append({"key": action.dest_key, "reason": problem})
+                result.problems.append(Failure(action.dest_key, problem))
         result.checked += 1
         # The generation-qualified name exists only when two versions shared a creation second.
         fallback = rules.archive_key(action.dest_key, source.created, source.generation)
         entry = archive.get(fallback) or archive.get(action.archive_key)
         if entry is None:
-            result.problems.append({"key": action.archive_key, "reason": "no archive entry for the current version"})
+            result.problems.append(Failure(action.archive_key, "no archive entry for the current version"))
         else:
             problem = check_object(target, settings.archive_bucket, entry, source, deep)
             if problem:
-                result.problems.append({"key": entry.key, "reason": f"archive entry: {problem}"})
+                result.problems.append(Failure(entry.key, f"archive entry: {problem}"))
             result.archive_checked += 1
         if on_progress:
             on_progress(result.checked)
     for problem in result.problems + result.refused:
-        log.error("verify: %s: %s", problem["key"], problem["reason"], extra=problem)
+        log.error("verify: %s: %s", problem.key, problem.reason, extra={"key": problem.key, "reason": problem.reason})
     return result

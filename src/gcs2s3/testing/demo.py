@@ -21,7 +21,8 @@ from google.cloud import storage
 from rich.console import Console
 
 from gcs2s3.config import load_settings
-from gcs2s3.report import render, sync_report, verify_report
+from gcs2s3.report import sync_report, verify_report
+from gcs2s3.report_output import render
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
 from gcs2s3.sync import run_sync
@@ -123,15 +124,15 @@ def run_demo() -> int:
             console.rule(title)
             report = sync_report("sync", settings, run_sync(settings, source, target))
             render(report, console)
-            for item in report.get("media", []):
+            for item in report.media or ():
                 console.print(f"  posted to WordPress: {item['key']} -> media {item['media_id']}  {item['url']}")
-            worst = max(worst, report["exit_code"])
+            worst = max(worst, report.exit_code)
         console.rule("4. verify: every delivered key and archive entry against the source")
         started = time.monotonic()
         result = run_verify(settings, source, target)
         report = verify_report(settings, result, time.monotonic() - started)
         render(report, console)
-        worst = max(worst, report["exit_code"])
+        worst = max(worst, report.exit_code)
         console.rule("what S3 holds now")
         for item in boto3.client("s3").list_objects_v2(Bucket=settings.s3_bucket)["Contents"]:
             console.print(f"  s3://{settings.s3_bucket}/{item['Key']}  ({item['Size']} bytes)")
