@@ -7,7 +7,7 @@
 - Planning stays on the client: the same pure `build_plan` over both gathered listings, so collisions
   between names of different ranges are still refused.
 - Copying: the new and changed actions go to the workers in chunks; each chunk is delivered by a
-  worker's own Executor, exactly as one process would (archive first, verified writes, thumbnails).
+  worker's own Deliverer, exactly as one process would (archive first, verified writes, thumbnails).
 - What a task carries is a `SettingsRef` (the settings file, the level and the shard) and the listed
   objects: each worker loads the settings and makes its own GCS and S3 clients from its own
   environment, so no credential ever travels inside a task.
@@ -30,7 +30,7 @@ from typing import Any
 
 from gcs2s3.config import Settings, load_settings, with_shard
 from gcs2s3.errors import ConfigError
-from gcs2s3.execute import Executor
+from gcs2s3.execute import Deliverer
 from gcs2s3.models import Action, Outcome, SourceObject, TargetObject
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
@@ -81,7 +81,7 @@ def list_target_range(ref: SettingsRef, start: str, end: str | None) -> list[Tar
 
 def deliver_chunk(ref: SettingsRef, actions: list[Action], deep_verify: bool) -> list[Outcome]:
     settings, source, target = _context(ref)
-    return Executor(settings, source, target, deep_verify=deep_verify).run(actions)
+    return Deliverer(settings, source, target, deep_verify=deep_verify).run(actions)
 
 
 class DaskEngine:

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 OBJECT_ATTEMPTS = 3  # whole-object retries after the SDKs' own request retries gave up
 
 
-class Executor:
+class Deliverer:
     """Delivers actions; thread-safe stores are shared by all workers."""
 
     def __init__(

@@ -30,7 +30,7 @@ def state_key(s3_prefix: str, shard: Shard | None = None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class StateEntry:
     etag: str
     size: int
     crc32c: str
@@ -40,7 +40,7 @@ class Entry:
 
 
 class StateCache:
-    def __init__(self, entries: dict[str, Entry] | None = None) -> None:
+    def __init__(self, entries: dict[str, StateEntry] | None = None) -> None:
         self.entries = dict(entries or {})
 
     def vouch(self, listed: TargetObject) -> TargetObject | None:
@@ -54,14 +54,14 @@ class StateCache:
         return TargetObject(listed.key, listed.size, listed.etag, metadata=metadata)
 
     def record(self, key: str, etag: str, source: SourceObject, headers: str) -> None:
-        self.entries[key] = Entry(etag, source.size, source.crc32c, source.generation, source.md5, headers)
+        self.entries[key] = StateEntry(etag, source.size, source.crc32c, source.generation, source.md5, headers)
 
     def to_bytes(self) -> bytes:
         return encode_entries(STATE_FORMAT, self.entries)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StateCache:
-        return cls(decode_entries(data, STATE_FORMAT, Entry, "state"))
+        return cls(decode_entries(data, STATE_FORMAT, StateEntry, "state"))
 
 
 def load_state(target: TargetStore, bucket: str, key: str) -> StateCache:

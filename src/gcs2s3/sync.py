@@ -17,7 +17,7 @@ from typing import Protocol
 
 from gcs2s3.config import Settings
 from gcs2s3.errors import Gcs2s3Error
-from gcs2s3.execute import Executor
+from gcs2s3.execute import Deliverer
 from gcs2s3.headers import digest
 from gcs2s3.listings import in_background, primary_listing, probe_archive, source_listing
 from gcs2s3.models import Action, Kind, Outcome, Plan, SourceObject, TargetObject
@@ -76,7 +76,7 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """Both listings at once in this process (each walking its folders in parallel), then the Executor."""
+    """Both listings at once in this process (each walking its folders in parallel), then the Deliverer."""
 
     def listings(
         self, settings: Settings, source_store: SourceStore, target: TargetStore, pool: ThreadPoolExecutor
@@ -87,8 +87,8 @@ class LocalEngine:
         self, settings: Settings, source_store: SourceStore, target: TargetStore, todo: list[Action], *,
         deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
     ) -> tuple[list[Outcome], int]:
-        executor = Executor(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome, stop=stop)
-        return executor.run(todo), executor.not_started
+        deliverer = Deliverer(settings, source_store, target, deep_verify=deep_verify, on_outcome=on_outcome, stop=stop)
+        return deliverer.run(todo), deliverer.not_started
 
 
 def make_plan(

@@ -1,7 +1,7 @@
 """Thumbnails for the images a run delivers: drawn in a pool of processes, written beside the image in
 the primary target, and the image's stale derived files removed.
 
-The input is only the file the executor spooled while it delivered the version (hash-checked bytes of
+The input is only the file the deliverer spooled while it delivered the version (hash-checked bytes of
 this run), never a listing of a target, so a thumbnail can never be taken for a source image. The
 drawing runs in separate processes (one per core by default), so libvips' CPU work runs beside the
 transfers and a process that dies (out of memory, a libvips crash) costs that one image, not the run.
@@ -93,7 +93,7 @@ class Thumbnailer:
 
     def make(self, action: Action, path: Path) -> ThumbnailOutcome:
         """Draw and write the derived files of the version spooled at `path`, then remove the derived
-        files of an earlier version that this one does not have. Storage errors propagate (the executor
+        files of an earlier version that this one does not have. Storage errors propagate (the deliverer
         retries the object); an image that cannot be sized is reported in the outcome."""
         problem = not_sized = None
         files: list[Rendered] = []

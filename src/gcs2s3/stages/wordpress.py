@@ -1,6 +1,6 @@
 """Posting delivered images to the WordPress media library, each source version at most once.
 
-Runs after the executor, on its results: every image version a run delivered is uploaded (file name =
+Runs after the deliverer, on its results: every image version a run delivered is uploaded (file name =
 the delivered key's base name, title = that name without its extension), plus the versions an earlier
 run delivered but did not post (`pending` in the ledger, or flagged on the object and missing from a
 ledger that a killed run never wrote). A version's media item has a slug unique to it
@@ -29,7 +29,7 @@ from gcs2s3.hashes import BodyHasher
 from gcs2s3.headers import META_POSTING
 from gcs2s3.keys import SIZED_MIME, extension, is_sized_image
 from gcs2s3.models import Action, Kind, Outcome, Plan
-from gcs2s3.stages.wordpress_ledger import PENDING, POSTED, PREDATES, Entry, Ledger
+from gcs2s3.stages.wordpress_ledger import PENDING, POSTED, PREDATES, Ledger, LedgerEntry
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import TargetStore
 from gcs2s3.stores.wordpress import Media, WordPressSite
@@ -88,7 +88,7 @@ def posting_jobs(
                 if entry.state == PENDING:
                     jobs.append(PostJob(action, lookup=True))
             elif not ledger.exists:
-                ledger.record(action.dest_key, Entry(action.source.crc32c, PREDATES))
+                ledger.record(action.dest_key, LedgerEntry(action.source.crc32c, PREDATES))
             else:
                 unknown.append(action)
     if unknown:
@@ -98,7 +98,7 @@ def posting_jobs(
                 if head is not None and (head.metadata or {}).get(META_POSTING):
                     jobs.append(PostJob(action, lookup=True))
                 else:
-                    ledger.record(action.dest_key, Entry(action.source.crc32c, PREDATES))
+                    ledger.record(action.dest_key, LedgerEntry(action.source.crc32c, PREDATES))
     return jobs
 
 
@@ -126,9 +126,9 @@ class Poster:
         for outcome in outcomes:
             action = outcome.job.action
             if outcome.media is not None:
-                entry = Entry(action.source.crc32c, POSTED, outcome.media.id, outcome.media.url)
+                entry = LedgerEntry(action.source.crc32c, POSTED, outcome.media.id, outcome.media.url)
             else:
-                entry = Entry(action.source.crc32c, PENDING)
+                entry = LedgerEntry(action.source.crc32c, PENDING)
             self.ledger.record(action.dest_key, entry)
         return outcomes
 

@@ -34,7 +34,7 @@ def ledger_key(s3_prefix: str, shard: Shard | None = None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class LedgerEntry:
     crc32c: str  # the source version's
     state: str
     media_id: int | None = None
@@ -42,17 +42,17 @@ class Entry:
 
 
 class Ledger:
-    def __init__(self, entries: dict[str, Entry] | None = None, *, exists: bool = True) -> None:
+    def __init__(self, entries: dict[str, LedgerEntry] | None = None, *, exists: bool = True) -> None:
         self.entries = dict(entries or {})
         self.exists = exists  # False: posting was never on for this target before this run
         self.changed = not exists
 
-    def get(self, key: str, crc32c: str) -> Entry | None:
+    def get(self, key: str, crc32c: str) -> LedgerEntry | None:
         """The entry for this exact version of `key`, if any."""
         entry = self.entries.get(key)
         return entry if entry is not None and entry.crc32c == crc32c else None
 
-    def record(self, key: str, entry: Entry) -> None:
+    def record(self, key: str, entry: LedgerEntry) -> None:
         if self.entries.get(key) != entry:
             self.entries[key] = entry
             self.changed = True
@@ -62,7 +62,7 @@ class Ledger:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Ledger:
-        return cls(decode_entries(data, LEDGER_FORMAT, Entry, "ledger"))
+        return cls(decode_entries(data, LEDGER_FORMAT, LedgerEntry, "ledger"))
 
 
 def load_ledger(target: TargetStore, bucket: str, key: str) -> Ledger:
