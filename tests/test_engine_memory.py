@@ -1,0 +1,119 @@
+"""The engine against the in-memory stores, in milliseconds: a whole sync, then its crash ordering with
+faults injected: archive before primary, nothing partial left, an upload that fails is aborted, a run
+that dies at any write is repaired by the next."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from gcs2s3.config import Settings
+from gcs2s3.errors import StoreError, TransientError
+from gcs2s3.models import Headers
+from gcs2s3.stores.memory import MemorySource, MemoryTarget
+from gcs2s3.sync import run_sync
+
+BIG = bytes(range(256)) * (11 * 4096)  # 11 MiB: three 5 MiB parts
+BODIES = {"r/q1.csv": b"north,1\n", "img/a.png": b"\x89PNG fake", "big.bin": BIG}
+# Each write the run makes (2 single PUTs, one multipart upload of 3 parts, 3 copies), by its ordinal.
+WRITES = [("put", 1), ("put", 2), ("create_multipart", 1), ("upload_part", 1), ("upload_part", 3),
+          ("complete_multipart", 1), ("copy", 1), ("copy", 2), ("copy", 3)]
+
+
+def settings(**more: Any) -> Settings:
+    return Settings.model_validate({
+        "dev_level": "Stage", "gcs_bucket": "src-b", "s3_bucket": "dst-b", "archive_bucket": "arc-b",
+        "archive_prefix": "archive/", "multipart_threshold_mb": 5, "part_size_mb": 5, "workers": 2, **more,
+    })
+
+
+def stores() -> tuple[MemorySource, MemoryTarget]:
+    source, target = MemorySource("src-b"), MemoryTarget()
+    for bucket in ("dst-b", "arc-b"):
+        target.create_bucket(bucket)
+    for name, body in BODIES.items():
+        source.put(name, body, Headers(cache_control="max-age=60") if name.endswith(".csv") else None)
+    return source, target
+
+
+def contents(target: MemoryTarget, bucket: str, prefix: str = "") -> dict[str, bytes]:
+    return {t.key: target.read_small(bucket, t.key) for t in target.list(bucket, prefix)  # type: ignore[misc]
+            if ".gcs2s3/" not in t.key}
+
+
+class Killed(BaseException):
+    """What a SIGKILL is to the run: nothing after it happens (not an error the engine handles)."""
+
+
+class Faulty:
+    """A memory target that fails (or "dies") at the n-th call of one operation (`nth` 0: every call);
+    it shares the base's buckets and uploads, so the next run sees what this one left."""
+
+    def __init__(self, base: MemoryTarget, op: str, nth: int, fault: BaseException) -> None:
+        self._base, self._op, self._nth, self._fault = base, op, nth, fault
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._base, name)
+        if name != self._op:
+            return attribute
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self._calls += 1
+                fail = self._nth in (0, self._calls)
+            if fail:
+                raise self._fault
+            return attribute(*args, **kwargs)
+
+        return wrapped
+
+
+def test_a_whole_sync_on_memory_stores() -> None:
+    source, target = stores()
+    result = run_sync(settings(), source, target)
+    assert result.exit_code == 0 and len(result.outcomes) == 3
+    assert contents(target, "dst-b") == BODIES
+    assert sorted(contents(target, "arc-b").values()) == sorted(BODIES.values())
+    assert target.headers_of("dst-b", "r/q1.csv").cache_control == "max-age=60"
+    assert target.headers_of("dst-b", "r/q1.csv").content_type == "text/csv"  # guessed
+    again = run_sync(settings(), source, target)
+    assert again.exit_code == 0 and again.outcomes == []
+
+
+def test_the_archive_is_written_before_the_primary() -> None:
+    source, base = stores()
+    result = run_sync(settings(), source, Faulty(base, "copy", 0, TransientError("copy refused")))  # type: ignore[arg-type]
+    assert result.exit_code == 1 and len(result.failed) == 3
+    assert contents(base, "dst-b") == {}  # no primary object without its archive entry
+    assert sorted(contents(base, "arc-b").values()) == sorted(BODIES.values())
+
+
+@pytest.mark.parametrize(("op", "nth"), WRITES)
+def test_a_run_killed_at_any_write_is_repaired_by_the_next(op: str, nth: int) -> None:
+    source, base = stores()
+    with pytest.raises(Killed):
+        run_sync(settings(workers=1), source, Faulty(base, op, nth, Killed()))  # type: ignore[arg-type]
+    for key, body in contents(base, "dst-b").items():
+        assert body == BODIES[key], "the primary holds only whole versions"
+    again = run_sync(settings(), source, base)
+    assert again.exit_code == 0
+    assert contents(base, "dst-b") == BODIES
+    archived = Counter(contents(base, "arc-b").values())
+    assert archived == Counter(BODIES.values()), "exactly one archive entry per version"
+    assert base.open_uploads("dst-b", "") == [] and base.open_uploads("arc-b", "") == []
+
+
+def test_a_failed_part_aborts_its_upload_and_a_transient_one_is_retried_whole() -> None:
+    source, base = stores()
+    result = run_sync(settings(), source, Faulty(base, "upload_part", 2, StoreError("part refused")))  # type: ignore[arg-type]
+    assert result.exit_code == 1 and [o.action.dest_key for o in result.failed] == ["big.bin"]
+    assert base.open_uploads("arc-b", "") == [] and "big.bin" not in contents(base, "dst-b")
+    assert not [k for k in contents(base, "arc-b") if "big" in k]
+    source, base = stores()
+    result = run_sync(settings(), source, Faulty(base, "upload_part", 2, TransientError("part lost")))  # type: ignore[arg-type]
+    assert result.exit_code == 0 and contents(base, "dst-b") == BODIES and base.open_uploads("arc-b", "") == []
