@@ -10,9 +10,7 @@ a run that loses its lease stops.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 
@@ -20,6 +18,7 @@ import boto3
 import pytest
 from conftest import World, cli
 from proxy import Proxy
+from test_crash import MULTIPART, once, open_uploads, start_sync
 from test_production import Hook
 
 from gcs2s3.errors import PreconditionFailedError
@@ -28,31 +27,13 @@ from gcs2s3.lease import Lease, lease_key
 from gcs2s3.stores.s3 import S3Target
 
 BIG = bytes(range(256)) * (11 * 4096)  # 11 MiB: three parts
-INI = {"multipart_threshold_mb": "1", "part_size_mb": "5", "workers": "2", "lease_ttl_s": "2"}
-
-
-def start(world: World, env: dict[str, str], *extra: str, **ini: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "gcs2s3", "sync", "--config", str(world.ini(**{**INI, **ini})),
-               "--dev-level", "Stage", "--json", *extra]
-    return subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+INI = MULTIPART  # small parts, two workers, a 2 s lease TTL
+start = start_sync
 
 
 def held_at(proxy: Proxy, predicate) -> None:  # type: ignore[no-untyped-def]
-    fired = threading.Event()
-
-    def trap(method: str, path: str, phase: str) -> bool:
-        if phase == "request" and not fired.is_set() and predicate(method, path):
-            fired.set()
-            return True
-        return False
-
-    proxy.trap = trap
-
-
-def open_uploads(world: World) -> int:
-    s3 = boto3.client("s3")
-    return sum(len(s3.list_multipart_uploads(Bucket=b).get("Uploads", ())) for b in (world.s3_bucket,
-                                                                                      world.archive_bucket))
+    """Hold the first request (before it is forwarded) that `predicate(method, path)` picks."""
+    proxy.trap = once(lambda method, path, phase, _: phase == "request" and predicate(method, path), None)  # type: ignore[arg-type]
 
 
 def second_run(world: World, emulators: dict[str, str], *extra: str, **ini: str) -> tuple[dict, list[tuple[str, str]]]:

@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gcs2s3.errors import CollisionError, ThumbnailCollisionError
+from gcs2s3.headers import delivered_headers, object_metadata
 from gcs2s3.keys import KeyRules
 from gcs2s3.models import Kind, SourceObject, TargetObject
-from gcs2s3.plan import build_plan, resolve, source_metadata
+from gcs2s3.plan import build_plan, resolve
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5 = "0" * 31 + "1"
@@ -67,9 +68,10 @@ def test_collision_refuses_the_whole_plan_naming_both() -> None:
 def test_resolve_trusts_metadata_only_when_every_hash_matches() -> None:
     source = src("in/multi.bin")
     action = build_plan(RULES, [source], [TargetObject("out/multi.bin", 3, "abc-2")]).actions[0]
-    good = TargetObject("out/multi.bin", 3, "abc-2", metadata=source_metadata(source))
+    written = object_metadata(source, delivered_headers(source)[0])
+    good = TargetObject("out/multi.bin", 3, "abc-2", metadata=written)
     assert resolve(action, good).kind is Kind.UNCHANGED
-    stale = TargetObject("out/multi.bin", 3, "abc-2", metadata={**source_metadata(source), "source-md5": "f" * 32})
+    stale = TargetObject("out/multi.bin", 3, "abc-2", metadata={**written, "source-md5": "f" * 32})
     assert resolve(action, stale).kind is Kind.CHANGED
     assert resolve(action, TargetObject("out/multi.bin", 3, "abc-2", metadata={})).kind is Kind.CHANGED
     assert resolve(action, None).kind is Kind.NEW

@@ -30,10 +30,9 @@ from gcs2s3.errors import (
     TransientError,
     VerificationError,
 )
-from gcs2s3.headers import META_POSTING
+from gcs2s3.headers import META_POSTING, object_metadata
 from gcs2s3.keys import UNSIZED_IMAGE_EXTENSIONS, extension, is_sized_image
 from gcs2s3.models import Action, Kind, Outcome, SourceObject, TargetObject, ThumbnailOutcome, WriteResult
-from gcs2s3.plan import source_metadata
 from gcs2s3.stages.thumbnails import Thumbnailer
 from gcs2s3.stopping import StopFlag
 from gcs2s3.stores.base import SourceStore, TargetStore
@@ -211,7 +210,7 @@ class Deliverer:
         """The source version's identity, its headers' digest and custom metadata, and for an image
         delivered while posting to WordPress is on, the flag that lets a later run find it if this run
         dies before recording its post."""
-        metadata = source_metadata(action.source, action.headers)
+        metadata = object_metadata(action.source, action.headers)
         if self.settings.posts_to_wordpress and is_sized_image(action.dest_key) and (
             action.delivers or (action.target and (action.target.metadata or {}).get(META_POSTING))
         ):

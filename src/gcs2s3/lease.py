@@ -70,6 +70,11 @@ class Busy:
     holder: Holder | None  # None: the lease could not be read (unparsable)
     age_s: float | None  # since its last renewal, by the server's clock
 
+    @classmethod
+    def of(cls, current: Fetched | None) -> Busy:
+        """Whoever the lease read back names (nobody readable when it is gone or unparsable)."""
+        return cls(_parse(current.body) if current else None, current.age_s if current else None)
+
     def describe(self) -> str:
         if self.holder is None:
             return "an unreadable lease (it expires by itself)"
@@ -117,7 +122,7 @@ class Lease:
             again = self.target.fetch(self.bucket, self.key)
             if again is not None and self._ours(again):  # a retried takeover that had landed
                 return None
-            return Busy(_parse(again.body) if again else None, again.age_s if again else None)
+            return Busy.of(again)
         if current is not None:
             previous = _parse(current.body)
             log.warning("took over the lease of %s: it had not been renewed for %.0f s (TTL %d s)",
@@ -144,21 +149,19 @@ class Lease:
 
     def _busy(self, current: Fetched) -> Busy | None:
         """Busy when the lease is alive; None when it has expired (older than its TTL)."""
-        holder = _parse(current.body)
-        ttl = holder.ttl_s if holder else self.ttl_s
+        busy = Busy.of(current)
+        ttl = busy.holder.ttl_s if busy.holder else self.ttl_s
         if current.age_s is not None and current.age_s > ttl:
             return None
-        return Busy(holder, current.age_s)
+        return busy
 
     def _confirmed(self) -> Busy | None:
         """Read the lease back: on a server that ignores conditional writes, the last writer wins."""
         current = self.target.fetch(self.bucket, self.key)
-        holder = _parse(current.body) if current else None
-        if holder is None or holder.run_id != self.holder.run_id:
-            self.etag = None
-            return Busy(holder, current.age_s if current else None)
-        self.etag = current.etag if current else self.etag
-        return None
+        if current is not None and self._ours(current):
+            return None
+        self.etag = None
+        return Busy.of(current)
 
     def _put(self, *, if_absent: bool = False, if_match: str | None = None) -> str:
         """One conditional PUT of our lease, tried up to PUT_ATTEMPTS times on transient failures and on

@@ -15,16 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from gcs2s3.errors import CollisionError, ThumbnailCollisionError
-from gcs2s3.headers import META_CRC32C, META_HEADERS, META_MD5, delivered_headers, digest, object_metadata
+from gcs2s3.headers import META_CRC32C, META_HEADERS, META_MD5, delivered_headers, digest
 from gcs2s3.keys import KeyRules, find_collisions, find_thumbnail_claims, refusal_reason, relative_name
 from gcs2s3.models import Action, Headers, Kind, Plan, Refusal, SourceObject, TargetObject, is_md5_etag
 from gcs2s3.shards import Shard
-
-
-def source_metadata(source: SourceObject, headers: Headers | None = None) -> dict[str, str]:
-    """User metadata stored with every object we write: the source version's identity, the digest of
-    its delivered headers, and its custom metadata."""
-    return object_metadata(source, headers if headers is not None else delivered_headers(source)[0])
 
 
 def is_placeholder(source: SourceObject) -> bool:
@@ -103,9 +97,10 @@ def build_plan(
         dest = rules.dest_key(rel)
         archive = rules.archive_key(dest, source.created)
         reason = refusal_reason(rel, dest, archive)
-        headers, unfit = delivered_headers(source)
+        ours = mine(source.name)  # another shard's names are only checked for collisions
+        headers, unfit = delivered_headers(source) if ours else (Headers(), None)
         if reason or unfit:
-            if mine(source.name):
+            if ours:
                 plan.refused.append(Refusal(source.name, reason or f"not delivered: {unfit}"))
             if reason:
                 continue

@@ -13,7 +13,7 @@ from rich.table import Table
 from gcs2s3.config import Settings
 from gcs2s3.documents import put_document
 from gcs2s3.keys import ARCHIVE_TIME_FORMAT
-from gcs2s3.report import RunReport
+from gcs2s3.report import RunReport, SyncCounts
 from gcs2s3.stores.base import TargetStore
 
 SHOWN_ACTIONS = 50
@@ -78,7 +78,7 @@ def render(report: RunReport, console: Console) -> None:
         console.print(f"skipped: the targets are in use by run {lease.get('run_id', '?')} on "
                       f"{lease.get('host', '?')} since {lease.get('started', '?')}; nothing written")
     if report.stopped_by:
-        not_started = report.counts.not_started if report.counts and hasattr(report.counts, "not_started") else 0
+        not_started = report.counts.not_started if isinstance(report.counts, SyncCounts) else 0
         console.print(f"stopped early by {report.stopped_by}: {not_started} object(s) left for the next run")
     verdict = "OK" if report.exit_code == 0 else "FAILED"
     console.print(f"{verdict} in {round(report.seconds, 3)} s (exit {report.exit_code})")

@@ -113,20 +113,18 @@ def _result(response: Mapping[str, Any]) -> WriteResult:
     return WriteResult(etag=str(response.get("ETag", "")).strip('"'), crc32c=response.get("ChecksumCRC32C"))
 
 
-@_translated("reading the settings file")
-def _get_text(bucket: str, key: str) -> str:
-    client = boto3.session.Session().client("s3", config=Config(retries={"mode": "standard", "max_attempts": 6}))
-    return client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
-
-
 def read_text_object(url: str) -> str:
     """The text of `s3://bucket/key` (the settings file), read with the standard AWS credentials;
     every failure is a ConfigError that says what to fix."""
     bucket, _, key = url.removeprefix("s3://").partition("/")
     if not bucket or not key:
         raise ConfigError(f"settings file {url} is not s3://BUCKET/KEY")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
-        return _get_text(bucket, key)
+        body = S3Target(region, pool_size=1).read_small(bucket, key)
+        if body is None:
+            raise NotFoundError(f"{url}: NoSuchKey", 404)
+        return body.decode("utf-8")
     except NotFoundError:
         raise ConfigError(f"settings file {url} not found: upload it there, or check the bucket and key") from None
     except AccessDeniedError as exc:
@@ -134,7 +132,7 @@ def read_text_object(url: str) -> str:
             from None
     except UnicodeDecodeError:
         raise ConfigError(f"settings file {url} is not UTF-8 text") from None
-    except (StoreError, TransientError) as exc:
+    except StoreError as exc:
         raise ConfigError(f"settings file {url} cannot be read: {exc}") from None
 
 
