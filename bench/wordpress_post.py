@@ -26,11 +26,12 @@ import pyvips
 from google.cloud import storage
 from thumbnails import LIMIT, SIZES, wallpapers
 
-from gcs2s3.config import load_settings
-from gcs2s3.stages.render import render
+from gcs2s3.core.config import load_settings
+from gcs2s3.run.sync import run_sync
+from gcs2s3.stages.thumbnails.render import render
+from gcs2s3.stages.wordpress import WordPressStage
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
-from gcs2s3.sync import run_sync
 from gcs2s3.testing.emulators import running_emulators
 from gcs2s3.testing.wordpress_peer import running_wordpress
 
@@ -75,10 +76,11 @@ def main() -> int:
             config = Path(tmp) / f"{bucket}.ini"
             config.write_text(INI.format(bucket=bucket, url=wp.url, user=wp.user, workers=workers), encoding="utf-8")
             settings = load_settings(config, "Stage")
-            result = run_sync(settings, GcsSource(bucket), S3Target(settings.aws_region))
-            posted = [p for p in result.posts if p.ok]
-            assert len(posted) == len(paths) and result.exit_code == 0, [p.error for p in result.posts]
-            rows.append((workers, len(posted), result.posting_seconds,
+            stage = WordPressStage(settings)
+            result = run_sync(settings, GcsSource(bucket), S3Target(settings.aws_region), stages=[stage])
+            posted = [p for p in stage.posts if p.ok]
+            assert len(posted) == len(paths) and result.exit_code == 0, [p.error for p in stage.posts]
+            rows.append((workers, len(posted), stage.seconds,
                          statistics.mean(p.upload_seconds for p in posted)))
     mb = sum(p.stat().st_size for p in paths) / 1e6
     print(f"{len(paths)} photographs, {mb:.1f} MB; WordPress served with PHP_CLI_SERVER_WORKERS=4 on 2 cores\n")

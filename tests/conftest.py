@@ -17,7 +17,7 @@ import requests
 from google.cloud import storage
 from typer.testing import CliRunner
 
-from gcs2s3.cli import app
+from gcs2s3.cli.app import app
 from gcs2s3.testing.emulators import S3_SERVERS, running_emulators, start_moto
 
 _counter = itertools.count()

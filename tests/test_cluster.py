@@ -12,10 +12,11 @@ import pytest
 from conftest import World, cli, photo
 
 from gcs2s3.cluster import DaskEngine, SettingsRef, dask_client, name_ranges
-from gcs2s3.config import load_settings
+from gcs2s3.core.config import load_settings
+from gcs2s3.run.sync import run_sync
+from gcs2s3.stages import stages_for
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
-from gcs2s3.sync import run_sync
 
 pytest.importorskip("distributed")
 
@@ -85,8 +86,8 @@ def test_a_worker_killed_mid_run_costs_only_a_retry(world: World) -> None:
                 killed.append(pids[0])
 
         engine = DaskEngine(client, ref, ranges=8, chunk=4)
-        result = run_sync(settings, GcsSource(settings.gcs_bucket), S3Target(settings.aws_region), engine=engine,
-                          on_outcome=kill_one)
+        result = run_sync(settings, GcsSource(settings.gcs_bucket), S3Target(settings.aws_region),
+                          stages=stages_for(settings), engine=engine, on_outcome=kill_one)
     assert killed and result.exit_code == 0, [o.error for o in result.failed]
     other, single = one_process_copy(world)
     assert content(world) == content(other)

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 from conftest import World
 
-from gcs2s3.config import load_settings
-from gcs2s3.models import SourceObject
+from gcs2s3.core.config import load_settings
+from gcs2s3.core.models import SourceObject
+from gcs2s3.run.sync import run_sync
+from gcs2s3.run.verify import run_verify
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
-from gcs2s3.sync import run_sync
-from gcs2s3.verify import run_verify
 
 
 class CountingTarget(S3Target):
@@ -39,14 +39,14 @@ def test_composite_objects_use_crc32c_only(world: World) -> None:
     settings = load_settings(world.ini(multipart_threshold_mb="1", part_size_mb="5"), "Stage")
     source, target = CompositeListing(settings.gcs_bucket), CountingTarget(settings.aws_region)
 
-    first = run_sync(settings, source, target)
+    first = run_sync(settings, source, target, stages=())
     assert first.exit_code == 0 and len(first.outcomes) == 2
     assert {o.verified_by for o in first.outcomes} == {"crc32c"}
     head = world.s3.head_object(Bucket=world.s3_bucket, Key="parts/a")
     assert "source-md5" not in head["Metadata"]
 
     target.heads = 0
-    again = run_sync(settings, source, target)
+    again = run_sync(settings, source, target, stages=())
     assert again.exit_code == 0 and again.outcomes == []
     assert target.heads == 0  # the state cache vouches for both; without it each costs a HEAD
     assert {a.kind.value for a in again.plan.actions} == {"unchanged"}

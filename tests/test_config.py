@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gcs2s3.config import load_settings, parse_thumbnail_sizes
-from gcs2s3.errors import ConfigError
+from gcs2s3.core.config import load_settings, parse_thumbnail_sizes
+from gcs2s3.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from gcs2s3.config import SECRET_ENV, Settings
-from gcs2s3.metrics import emf_line
-from gcs2s3.report import failed_report
+from gcs2s3.cli.metrics import emf_line
+from gcs2s3.core.config import SECRET_ENV, Settings
+from gcs2s3.core.report import failed_report
 from gcs2s3.stores.gcs import KEY_JSON_ENV
 
 ROOT = Path(__file__).resolve().parent.parent

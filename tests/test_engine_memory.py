@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from gcs2s3.config import Settings
-from gcs2s3.errors import StoreError, TransientError
-from gcs2s3.models import Headers
+from gcs2s3.core.config import Settings
+from gcs2s3.core.errors import StoreError, TransientError
+from gcs2s3.core.models import Headers
+from gcs2s3.run.hooks import Stage
+from gcs2s3.run.sync import SyncResult, run_sync
 from gcs2s3.stores.memory import MemorySource, MemoryTarget
-from gcs2s3.sync import run_sync
+from gcs2s3.stores.protocols import MultipartTarget, Target
 
 BIG = bytes(range(256)) * (11 * 4096)  # 11 MiB: three 5 MiB parts
 BODIES = {"r/q1.csv": b"north,1\n", "img/a.png": b"\x89PNG fake", "big.bin": BIG}
@@ -28,6 +31,10 @@ def settings(**more: Any) -> Settings:
         "dev_level": "Stage", "gcs_bucket": "src-b", "s3_bucket": "dst-b", "archive_bucket": "arc-b",
         "archive_prefix": "archive/", "multipart_threshold_mb": 5, "part_size_mb": 5, "workers": 2, **more,
     })
+
+
+def sync(source: MemorySource, target: Any, *, stages: Sequence[Stage] = (), **more: Any) -> SyncResult:
+    return run_sync(settings(**more), source, target, stages=stages)
 
 
 def stores() -> tuple[MemorySource, MemoryTarget]:
@@ -75,19 +82,19 @@ class Faulty:
 
 def test_a_whole_sync_on_memory_stores() -> None:
     source, target = stores()
-    result = run_sync(settings(), source, target)
+    result = sync(source, target)
     assert result.exit_code == 0 and len(result.outcomes) == 3
     assert contents(target, "dst-b") == BODIES
     assert sorted(contents(target, "arc-b").values()) == sorted(BODIES.values())
     assert target.headers_of("dst-b", "r/q1.csv").cache_control == "max-age=60"
     assert target.headers_of("dst-b", "r/q1.csv").content_type == "text/csv"  # guessed
-    again = run_sync(settings(), source, target)
+    again = sync(source, target)
     assert again.exit_code == 0 and again.outcomes == []
 
 
 def test_the_archive_is_written_before_the_primary() -> None:
     source, base = stores()
-    result = run_sync(settings(), source, Faulty(base, "copy", 0, TransientError("copy refused")))  # type: ignore[arg-type]
+    result = sync(source, Faulty(base, "copy", 0, TransientError("copy refused")))
     assert result.exit_code == 1 and len(result.failed) == 3
     assert contents(base, "dst-b") == {}  # no primary object without its archive entry
     assert sorted(contents(base, "arc-b").values()) == sorted(BODIES.values())
@@ -97,10 +104,10 @@ def test_the_archive_is_written_before_the_primary() -> None:
 def test_a_run_killed_at_any_write_is_repaired_by_the_next(op: str, nth: int) -> None:
     source, base = stores()
     with pytest.raises(Killed):
-        run_sync(settings(workers=1), source, Faulty(base, op, nth, Killed()))  # type: ignore[arg-type]
+        sync(source, Faulty(base, op, nth, Killed()), workers=1)
     for key, body in contents(base, "dst-b").items():
         assert body == BODIES[key], "the primary holds only whole versions"
-    again = run_sync(settings(), source, base)
+    again = sync(source, base)
     assert again.exit_code == 0
     assert contents(base, "dst-b") == BODIES
     archived = Counter(contents(base, "arc-b").values())
@@ -110,10 +117,29 @@ def test_a_run_killed_at_any_write_is_repaired_by_the_next(op: str, nth: int) ->
 
 def test_a_failed_part_aborts_its_upload_and_a_transient_one_is_retried_whole() -> None:
     source, base = stores()
-    result = run_sync(settings(), source, Faulty(base, "upload_part", 2, StoreError("part refused")))  # type: ignore[arg-type]
+    result = sync(source, Faulty(base, "upload_part", 2, StoreError("part refused")))
     assert result.exit_code == 1 and [o.action.dest_key for o in result.failed] == ["big.bin"]
     assert base.open_uploads("arc-b", "") == [] and "big.bin" not in contents(base, "dst-b")
     assert not [k for k in contents(base, "arc-b") if "big" in k]
     source, base = stores()
-    result = run_sync(settings(), source, Faulty(base, "upload_part", 2, TransientError("part lost")))  # type: ignore[arg-type]
+    result = sync(source, Faulty(base, "upload_part", 2, TransientError("part lost")))
     assert result.exit_code == 0 and contents(base, "dst-b") == BODIES and base.open_uploads("arc-b", "") == []
+
+
+class PlainTarget:
+    """A Target without the multipart capability (only the Target protocol's methods of a memory target)."""
+
+    def __init__(self, base: MemoryTarget) -> None:
+        for name in ("list", "list_range", "probe", "head", "put", "copy", "delete", "read_small", "fetch",
+                     "iter_body"):
+            setattr(self, name, getattr(base, name))
+
+
+def test_a_target_without_multipart_takes_small_objects_and_refuses_big_ones_by_name() -> None:
+    source, base = stores()
+    plain = PlainTarget(base)
+    assert isinstance(plain, Target) and not isinstance(plain, MultipartTarget)
+    result = sync(source, plain)
+    assert [o.action.dest_key for o in result.failed] == ["big.bin"]
+    assert "needs a target that takes multipart uploads" in (result.failed[0].error or "")
+    assert {k: v for k, v in contents(base, "dst-b").items()} == {k: v for k, v in BODIES.items() if k != "big.bin"}

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from proxy import Proxy
 from test_sync import sync_json
 
-from gcs2s3.headers import META_HEADERS, delivered_headers, digest, guess_content_type
-from gcs2s3.models import Headers, SourceObject
-from gcs2s3.state import state_key
+from gcs2s3.core.headers import META_HEADERS, delivered_headers, digest, guess_content_type
+from gcs2s3.core.models import Headers, SourceObject
+from gcs2s3.run.state import state_key
 
 MULTIPART = {"multipart_threshold_mb": "1", "part_size_mb": "5"}
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -238,6 +238,6 @@ def test_the_encoded_word_is_what_real_s3_documents() -> None:
     value = "José"
     word = "=?UTF-8?B?" + base64.b64encode(value.encode()).decode() + "?="
     headers, _ = delivered_headers(source(metadata=(("author", value),)))
-    from gcs2s3.headers import custom_metadata
+    from gcs2s3.core.headers import custom_metadata
 
     assert custom_metadata(headers) == {"author": word}

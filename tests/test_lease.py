@@ -21,9 +21,9 @@ from proxy import Proxy
 from test_crash import MULTIPART, once, open_uploads, start_sync
 from test_production import Hook
 
-from gcs2s3.errors import PreconditionFailedError
-from gcs2s3.hashes import BodyHasher
-from gcs2s3.lease import Lease, lease_key
+from gcs2s3.core.errors import PreconditionFailedError
+from gcs2s3.core.hashes import BodyHasher
+from gcs2s3.run.lease import Lease, lease_key
 from gcs2s3.stores.s3 import S3Target
 
 BIG = bytes(range(256)) * (11 * 4096)  # 11 MiB: three parts

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcs2s3.errors import CollisionError, ThumbnailCollisionError
-from gcs2s3.headers import delivered_headers, object_metadata
-from gcs2s3.keys import KeyRules
-from gcs2s3.models import Kind, SourceObject, TargetObject
-from gcs2s3.plan import build_plan, resolve
+from gcs2s3.core.errors import CollisionError, ThumbnailCollisionError
+from gcs2s3.core.headers import delivered_headers, object_metadata
+from gcs2s3.core.keys import KeyRules
+from gcs2s3.core.models import DestObject, Kind, SourceObject
+from gcs2s3.core.plan import build_plan, resolve
+from gcs2s3.stages.thumbnails.thumbnailer import thumbnail_claims
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5 = "0" * 31 + "1"
@@ -30,12 +32,12 @@ def test_new_unchanged_changed_and_check() -> None:
         src("in/a/new.csv"), src("in/same.csv"), src("in/bigger.csv", 9), src("in/multi.bin"), src("in/nomd5", md5=None)
     ]
     targets = [
-        TargetObject("out/same.csv", 3, MD5),
-        TargetObject("out/bigger.csv", 3, MD5),
-        TargetObject("out/multi.bin", 3, "abc-2"),
-        TargetObject("out/nomd5", 3, MD5),
-        TargetObject("out/zzz-old.csv", 1, MD5),
-        TargetObject("out/.gcs2s3/state.json.gz", 1, MD5),
+        DestObject("out/same.csv", 3, MD5),
+        DestObject("out/bigger.csv", 3, MD5),
+        DestObject("out/multi.bin", 3, "abc-2"),
+        DestObject("out/nomd5", 3, MD5),
+        DestObject("out/zzz-old.csv", 1, MD5),
+        DestObject("out/.gcs2s3/state.json.gz", 1, MD5),
     ]
     plan = build_plan(RULES, sources, targets)
     kinds = {a.dest_key: a.kind for a in plan.actions}
@@ -67,13 +69,13 @@ def test_collision_refuses_the_whole_plan_naming_both() -> None:
 
 def test_resolve_trusts_metadata_only_when_every_hash_matches() -> None:
     source = src("in/multi.bin")
-    action = build_plan(RULES, [source], [TargetObject("out/multi.bin", 3, "abc-2")]).actions[0]
+    action = build_plan(RULES, [source], [DestObject("out/multi.bin", 3, "abc-2")]).actions[0]
     written = object_metadata(source, delivered_headers(source)[0])
-    good = TargetObject("out/multi.bin", 3, "abc-2", metadata=written)
+    good = DestObject("out/multi.bin", 3, "abc-2", metadata=written)
     assert resolve(action, good).kind is Kind.UNCHANGED
-    stale = TargetObject("out/multi.bin", 3, "abc-2", metadata={**written, "source-md5": "f" * 32})
+    stale = DestObject("out/multi.bin", 3, "abc-2", metadata={**written, "source-md5": "f" * 32})
     assert resolve(action, stale).kind is Kind.CHANGED
-    assert resolve(action, TargetObject("out/multi.bin", 3, "abc-2", metadata={})).kind is Kind.CHANGED
+    assert resolve(action, DestObject("out/multi.bin", 3, "abc-2", metadata={})).kind is Kind.CHANGED
     assert resolve(action, None).kind is Kind.NEW
 
 
@@ -82,7 +84,7 @@ def test_merge_join_matches_a_dictionary_lookup(names: list[str], data: st.DataO
     rules = KeyRules(path="", s3_prefix="", archive_prefix="arc/", flatten=False)
     present = data.draw(st.lists(st.sampled_from(names), unique=True) if names else st.just([]))
     extra = data.draw(st.lists(st.text(min_size=1, max_size=12).filter(lambda n: n not in names), unique=True))
-    targets = [TargetObject(n, 3, MD5) for n in present + extra]
+    targets = [DestObject(n, 3, MD5) for n in present + extra]
     plan = build_plan(rules, [src(n) for n in names if ".gcs2s3" not in n.split("/")], targets)
     for action in plan.actions:
         expected = Kind.UNCHANGED if action.dest_key in present else Kind.NEW
@@ -90,17 +92,21 @@ def test_merge_join_matches_a_dictionary_lookup(names: list[str], data: st.DataO
     assert plan.target_only == len([n for n in extra if ".gcs2s3" not in n.split("/")])
 
 
+# The thumbnails stage's claim, as the planner sees it (no settings needed).
+THUMBNAILS = [SimpleNamespace(claim=thumbnail_claims)]
+
+
 def test_with_thumbnails_a_thumbnail_name_is_refused_and_derived_files_are_found() -> None:
     with pytest.raises(ThumbnailCollisionError) as caught:
-        build_plan(RULES, [src("in/x/a.jpg"), src("in/x_a-150x150.jpg")], [], thumbnails=True)
+        build_plan(RULES, [src("in/x/a.jpg"), src("in/x_a-150x150.jpg")], [], claimants=THUMBNAILS)
     assert caught.value.claims == {"out/x_a-150x150.jpg": ("in/x_a-150x150.jpg", "in/x/a.jpg")}
     assert "thumbnail name of 'in/x/a.jpg'" in str(caught.value)
     assert len(build_plan(RULES, [src("in/x/a.jpg"), src("in/x_a-150x150.jpg")], []).actions) == 2  # off: fine
 
-    targets = [TargetObject(k, 3, MD5) for k in (
+    targets = [DestObject(k, 3, MD5) for k in (
         "out/p.jpg", "out/p-150x150.jpg", "out/p-300x200.jpg", "out/p-scaled.jpg", "out/p-2.jpg",
         "out/q-150x150.jpg", "out/doc-150x150.pdf")]
-    plan = build_plan(RULES, [src("in/p.jpg"), src("in/doc.pdf")], targets, thumbnails=True)
-    derived = {a.dest_key: a.derived for a in plan.actions}
+    plan = build_plan(RULES, [src("in/p.jpg"), src("in/doc.pdf")], targets, claimants=THUMBNAILS)
+    derived = {a.dest_key: a.attached for a in plan.actions}
     assert derived == {"out/p.jpg": ("out/p-150x150.jpg", "out/p-300x200.jpg", "out/p-scaled.jpg"), "out/doc.pdf": ()}
-    assert plan.derived_in_target == 3 and plan.target_only == 3  # p-2.jpg, q-150x150.jpg, doc-150x150.pdf
+    assert plan.attached_in_target == 3 and plan.target_only == 3  # p-2.jpg, q-150x150.jpg, doc-150x150.pdf

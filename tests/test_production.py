@@ -16,10 +16,10 @@ import pytest
 from conftest import World, cli
 from test_sync import sync_json
 
-from gcs2s3.metrics import emf_line
-from gcs2s3.models import Action, Kind, Outcome, Plan, SourceObject
-from gcs2s3.progress import ProgressReporter
-from gcs2s3.report import RunReport, Targets, VerifyCounts
+from gcs2s3.cli.metrics import emf_line
+from gcs2s3.cli.progress import ProgressReporter
+from gcs2s3.core.models import Action, Kind, Outcome, Plan, SourceObject
+from gcs2s3.core.report import RunReport, Targets, VerifyCounts
 
 
 def topic_with_queue(name: str) -> tuple[str, str]:
@@ -209,23 +209,23 @@ def test_progress_is_a_json_line_every_interval_and_nothing_on_a_terminal(caplog
     source = SourceObject("a", 1000, None, "AAAAAA==", 1, datetime(2026, 1, 1, tzinfo=UTC))
     action = Action(Kind.NEW, source, "a", "arc/a", "new")
     plan = Plan(actions=[action, Action(Kind.NEW, source, "b", "arc/b", "new")])
-    with caplog.at_level(logging.INFO, logger="gcs2s3.progress"):
+    with caplog.at_level(logging.INFO, logger="gcs2s3.cli.progress"):
         quiet = ProgressReporter(interactive=False, interval_s=0.05)
         quiet.planned(plan)
         quiet.done(Outcome(action, ok=False, error="x"))
         threading.Event().wait(0.3)
         quiet.close()
-    lines = [r for r in caplog.records if r.name == "gcs2s3.progress"]
+    lines = [r for r in caplog.records if r.name == "gcs2s3.cli.progress"]
     assert lines and lines[-1].progress == {  # type: ignore[attr-defined]
         **lines[-1].progress,  # type: ignore[attr-defined]
         "objects_done": 1, "objects_planned": 2, "bytes_done": 1000, "bytes_planned": 2000, "failures": 1}
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="gcs2s3.progress"):
+    with caplog.at_level(logging.INFO, logger="gcs2s3.cli.progress"):
         shown = ProgressReporter(interactive=True, interval_s=0.05)
         shown.planned(plan)
         threading.Event().wait(0.2)
         shown.close()
-    assert not [r for r in caplog.records if r.name == "gcs2s3.progress"]
+    assert not [r for r in caplog.records if r.name == "gcs2s3.cli.progress"]
 
 
 def test_template_documents_every_new_key() -> None:

@@ -7,9 +7,9 @@ from conftest import WORDPRESS_DEFAULT_SIZES, gradient, photo
 
 pyvips = pytest.importorskip("pyvips")
 
-from gcs2s3.errors import ImageError, NotSized  # noqa: E402
-from gcs2s3.stages.render import read_header, render  # noqa: E402
-from gcs2s3.stages.wp_sizes import derived_images  # noqa: E402
+from gcs2s3.core.errors import ImageError, NotSized  # noqa: E402
+from gcs2s3.stages.thumbnails.render import read_header, render  # noqa: E402
+from gcs2s3.stages.thumbnails.sizes import derived_images  # noqa: E402
 
 SIZES = WORDPRESS_DEFAULT_SIZES[:4]  # the four that a 1200 px test image can have
 LIMIT = 100_000_000
@@ -120,19 +120,21 @@ def test_a_drawing_process_that_dies_costs_only_its_image(tmp_path) -> None:  # 
     import signal
     from types import SimpleNamespace
 
-    from gcs2s3.budget import ByteBudget
-    from gcs2s3.stages.thumbnails import Thumbnailer
+    from gcs2s3.run.budget import ByteBudget
+    from gcs2s3.run.hooks import Delivery
+    from gcs2s3.stages.thumbnails.thumbnailer import Thumbnailer
 
     image = tmp_path / "small.jpg"
     image.write_bytes(photo(400, 300))
     settings = SimpleNamespace(s3_bucket="b", sizes=SIZES, thumbnail_max_pixels=LIMIT, thumbnail_processes=1)
-    action = SimpleNamespace(dest_key="small.jpg", derived=(), source=SimpleNamespace(generation=1))
+    action = SimpleNamespace(dest_key="small.jpg", attached=(), source=SimpleNamespace(generation=1))
     # The storage target is never reached: no file is drawn, and the image had no earlier files.
-    with Thumbnailer(settings, None, ByteBudget(1 << 20)) as thumbnailer:  # type: ignore[arg-type]
+    delivery = Delivery(action, image, None, "b", ByteBudget(1 << 20))  # type: ignore[arg-type]
+    with Thumbnailer(settings) as thumbnailer:  # type: ignore[arg-type]
         assert [f.suffix for f in thumbnailer._drawn(image)] == ["-150x150", "-300x225"]
         (child,) = multiprocessing.active_children()
         os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
         child.join(10)
-        outcome = thumbnailer.make(action, image)  # type: ignore[arg-type]
+        outcome = thumbnailer.make(delivery)
         assert outcome.error and "died" in outcome.error and outcome.written == ()
         assert [f.suffix for f in thumbnailer._drawn(image)] == ["-150x150", "-300x225"]

@@ -12,13 +12,13 @@ from conftest import World, cli, photo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_crash import start_sync
-from test_plan import MD5, src
+from test_plan import MD5, THUMBNAILS, src
 
-from gcs2s3.errors import CollisionError
-from gcs2s3.keys import KeyRules
-from gcs2s3.models import TargetObject
-from gcs2s3.plan import build_plan
-from gcs2s3.shards import Shard, shard_of
+from gcs2s3.core.errors import CollisionError
+from gcs2s3.core.keys import KeyRules
+from gcs2s3.core.models import DestObject
+from gcs2s3.core.plan import build_plan
+from gcs2s3.core.shards import Shard, shard_of
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=16)
 
@@ -44,19 +44,19 @@ def test_shards_together_plan_what_one_run_plans(sources: list[str], extra: list
                                                  flatten: bool) -> None:
     rules = KeyRules(path="", s3_prefix="out/", archive_prefix="arc/", flatten=flatten)
     objects = [src(n) for n in sources if ".gcs2s3" not in n.split("/")]
-    targets = [TargetObject("out/" + n, 3, MD5) for n in sources[::2] + extra]
+    targets = [DestObject("out/" + n, 3, MD5) for n in sources[::2] + extra]
     try:
-        whole = build_plan(rules, objects, targets, thumbnails=True)
+        whole = build_plan(rules, objects, targets, claimants=THUMBNAILS)
     except CollisionError:
         for index in range(count):  # a collision between any two names is refused by every shard
             with pytest.raises(CollisionError):
-                build_plan(rules, objects, targets, thumbnails=True, shard=Shard(index, count))
+                build_plan(rules, objects, targets, claimants=THUMBNAILS, shard=Shard(index, count))
         return
-    parts = [build_plan(rules, objects, targets, thumbnails=True, shard=Shard(i, count)) for i in range(count)]
-    every = [(a.source.name, a.kind, a.dest_key, a.derived) for part in parts for a in part.actions]
-    assert Counter(every) == Counter((a.source.name, a.kind, a.dest_key, a.derived) for a in whole.actions)
+    parts = [build_plan(rules, objects, targets, claimants=THUMBNAILS, shard=Shard(i, count)) for i in range(count)]
+    every = [(a.source.name, a.kind, a.dest_key, a.attached) for part in parts for a in part.actions]
+    assert Counter(every) == Counter((a.source.name, a.kind, a.dest_key, a.attached) for a in whole.actions)
     assert len(every) == len({name for name, *_ in every})  # each name in exactly one shard
-    for field in ("placeholders", "target_only", "derived_in_target"):
+    for field in ("placeholders", "target_only", "attached_in_target"):
         assert sum(getattr(p, field) for p in parts) == getattr(whole, field), field
     assert sorted(r.name for p in parts for r in p.refused) == sorted(r.name for r in whole.refused)
 

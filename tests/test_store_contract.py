@@ -14,11 +14,12 @@ import boto3
 import pytest
 from google.cloud import storage
 
-from gcs2s3.errors import IntegrityError, NotFoundError, PreconditionFailedError
-from gcs2s3.hashes import crc32c_b64
-from gcs2s3.models import Headers
+from gcs2s3.core.errors import IntegrityError, NotFoundError, PreconditionFailedError
+from gcs2s3.core.hashes import crc32c_b64
+from gcs2s3.core.models import Headers
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.memory import MemorySource, MemoryTarget
+from gcs2s3.stores.protocols import MultipartTarget, Source, Target
 from gcs2s3.stores.s3 import S3Target
 
 _names = itertools.count()
@@ -37,6 +38,9 @@ class TargetContract:
     def put(self, target, bucket: str, key: str, body: bytes, **kw):  # type: ignore[no-untyped-def]
         return target.put(bucket, key, body, md5_b64=md5_b64(body), crc32c=crc32c_b64(body), **{
             "metadata": {"source-crc32c": crc32c_b64(body)}, "if_absent": False, **kw})
+
+    def test_it_is_a_multipart_target(self, target, bucket: str) -> None:  # type: ignore[no-untyped-def]
+        assert isinstance(target, Target) and isinstance(target, MultipartTarget)
 
     def test_put_head_list_and_read(self, target, bucket: str) -> None:  # type: ignore[no-untyped-def]
         written = self.put(target, bucket, "a/b.txt", b"hello", headers=Headers(content_type="text/plain"))
@@ -136,6 +140,9 @@ class TestServerTarget(TargetContract):
 
 class SourceContract:
     """Every source. Subclasses provide `source` and `put(name, body)` (a new generation each time)."""
+
+    def test_it_is_a_source(self, source) -> None:  # type: ignore[no-untyped-def]
+        assert isinstance(source, Source) and not isinstance(source, Target)
 
     def test_list_range_and_read_the_exact_generation(self, source, put: Callable[[str, bytes], None]) -> None:  # type: ignore[no-untyped-def]
         for name in ("x/1", "x/2", "x/sub/3", "y/4"):

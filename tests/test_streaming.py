@@ -11,11 +11,11 @@ from conftest import World, cli
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcs2s3.config import load_settings
+from gcs2s3.core.config import load_settings
+from gcs2s3.run.sync import run_sync
+from gcs2s3.run.transfer import MAX_PARTS, part_ranges
 from gcs2s3.stores.gcs import GcsSource
 from gcs2s3.stores.s3 import S3Target
-from gcs2s3.sync import run_sync
-from gcs2s3.transfer import MAX_PARTS, part_ranges
 
 MIB = 1024 * 1024
 
@@ -57,7 +57,7 @@ def test_parts_of_one_object_upload_in_parallel_within_the_budget(world: World) 
         world.ini(multipart_threshold_mb="1", part_size_mb="5", max_buffer_mb="15", workers="1"), "Stage"
     )
     target = WatchedTarget(settings.aws_region)
-    result = run_sync(settings, GcsSource(settings.gcs_bucket), target)
+    result = run_sync(settings, GcsSource(settings.gcs_bucket), target, stages=())
     assert result.exit_code == 0
     assert 2 <= target.most <= 3  # 15 MiB budget / 5 MiB parts: never more than three parts held
     assert world.keys()["one/big.bin"] == body

@@ -15,7 +15,7 @@ from proxy import Proxy
 from test_crash import LEASE_EXPIRY_S, kill_when_trapped, once, start_sync
 from test_sync import sync_json
 
-from gcs2s3.keys import find_thumbnail_claims
+from gcs2s3.stages.image_names import find_thumbnail_claims
 from gcs2s3.testing.wordpress_peer import WordPress, missing, running_wordpress
 
 pyvips = pytest.importorskip("pyvips")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from conftest import WORDPRESS_DEFAULT_SIZES, gradient
 
-from gcs2s3.keys import thumbnail_key
-from gcs2s3.stages.render import render
+from gcs2s3.stages.image_names import thumbnail_key
+from gcs2s3.stages.thumbnails.render import render
 from gcs2s3.testing.wordpress_peer import missing, running_wordpress
 
 pyvips = pytest.importorskip("pyvips")

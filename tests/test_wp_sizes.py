@@ -11,7 +11,7 @@ from conftest import WORDPRESS_DEFAULT_SIZES
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcs2s3.stages.wp_sizes import constrain_dimensions, derived_images, php_round, resize_dimensions
+from gcs2s3.stages.thumbnails.sizes import constrain_dimensions, derived_images, php_round, resize_dimensions
 
 TABLE = json.loads((Path(__file__).parent / "data" / "wp_dimensions.json").read_text())
 

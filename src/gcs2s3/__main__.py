@@ -1,5 +1,5 @@
 """`python -m gcs2s3` runs the command line."""
 
-from gcs2s3.cli import main
+from gcs2s3.cli.app import main
 
 main()

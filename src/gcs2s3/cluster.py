@@ -7,7 +7,10 @@
 - Planning stays on the client: the same pure `build_plan` over both gathered listings, so collisions
   between names of different ranges are still refused.
 - Copying: the new and changed actions go to the workers in chunks; each chunk is delivered by a
-  worker's own Deliverer, exactly as one process would (archive first, verified writes, thumbnails).
+  worker's own Deliverer, exactly as one process would (archive first, verified writes), with the
+  stages the settings turn on (`stages_for`) made on the worker: their per-version results come back
+  on the outcomes, and their run-level hooks (start, finish) run on the client with the client's
+  stage objects. A stage that is not among the configured ones therefore does not ride along here.
 - What a task carries is a `SettingsRef` (the settings file, the level and the shard) and the listed
   objects: each worker loads the settings and makes its own GCS and S3 clients from its own
   environment, so no credential ever travels inside a task.
@@ -20,23 +23,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from gcs2s3.config import Settings, load_settings, with_shard
-from gcs2s3.errors import ConfigError
-from gcs2s3.execute import Deliverer
-from gcs2s3.models import Action, Outcome, SourceObject, TargetObject
-from gcs2s3.stopping import StopFlag
-from gcs2s3.stores.base import SourceStore, TargetStore
-from gcs2s3.stores.gcs import GcsSource
-from gcs2s3.stores.opening import open_stores
-from gcs2s3.stores.s3 import S3Target
+from gcs2s3.core.config import Settings, with_shard
+from gcs2s3.core.errors import ConfigError
+from gcs2s3.core.models import Action, DestObject, Outcome, SourceObject
+from gcs2s3.run.deliver import Deliverer
+from gcs2s3.run.hooks import Stage
+from gcs2s3.run.stopping import StopFlag
+from gcs2s3.stages import stages_for
+from gcs2s3.stores.opening import open_settings, open_stores
+from gcs2s3.stores.protocols import Source, Target
 
 log = logging.getLogger(__name__)
 # Range boundaries (on the part of a name below the prefix): digits, upper and lower case letters cut
@@ -63,9 +65,9 @@ class SettingsRef:
 
 
 @cache
-def _context(ref: SettingsRef) -> tuple[Settings, GcsSource, S3Target]:
+def _context(ref: SettingsRef) -> tuple[Settings, Source, Target]:
     """A worker's settings and clients, made once per worker process."""
-    settings = with_shard(load_settings(Path(ref.config), ref.dev_level), ref.shard)
+    settings = with_shard(open_settings(ref.config, ref.dev_level), ref.shard)
     return settings, *open_stores(settings)
 
 
@@ -74,18 +76,23 @@ def list_source_range(ref: SettingsRef, start: str, end: str | None) -> list[Sou
     return source.list_range(settings.path, start, end)
 
 
-def list_target_range(ref: SettingsRef, start: str, end: str | None) -> list[TargetObject]:
+def list_target_range(ref: SettingsRef, start: str, end: str | None) -> list[DestObject]:
     settings, _, target = _context(ref)
     return target.list_range(settings.s3_bucket, settings.s3_prefix, start, end)
 
 
 def deliver_chunk(ref: SettingsRef, actions: list[Action], deep_verify: bool) -> list[Outcome]:
     settings, source, target = _context(ref)
-    return Deliverer(settings, source, target, deep_verify=deep_verify).run(actions)
+    stages = stages_for(settings)
+    try:
+        return Deliverer(settings, source, target, stages=stages, deep_verify=deep_verify).run(actions)
+    finally:
+        for stage in stages:
+            stage.close()
 
 
 class DaskEngine:
-    """Listing and copying on a Dask cluster; the client plans and gathers (see sync.Engine)."""
+    """Listing and copying on a Dask cluster; the client plans and gathers (see run.sync.Engine)."""
 
     def __init__(self, client: Any, ref: SettingsRef, ranges: int = 16, chunk: int = CHUNK_ACTIONS) -> None:
         self.client = client
@@ -94,8 +101,8 @@ class DaskEngine:
         self.chunk = chunk
 
     def listings(
-        self, settings: Settings, source_store: SourceStore, target: TargetStore, pool: ThreadPoolExecutor
-    ) -> tuple[Iterable[SourceObject], Iterable[TargetObject]]:
+        self, settings: Settings, source_store: Source, target: Target, pool: ThreadPoolExecutor
+    ) -> tuple[Iterable[SourceObject], Iterable[DestObject]]:
         sources = [self.client.submit(list_source_range, self.ref, lo, hi, pure=False) for lo, hi in self.ranges]
         targets = [self.client.submit(list_target_range, self.ref, lo, hi, pure=False) for lo, hi in self.ranges]
         gathered = self.client.gather(sources + targets)
@@ -104,9 +111,10 @@ class DaskEngine:
         return _chain(gathered[:half]), _chain(gathered[half:])
 
     def deliver(
-        self, settings: Settings, source_store: SourceStore, target: TargetStore, todo: list[Action], *,
-        deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
+        self, settings: Settings, source_store: Source, target: Target, todo: list[Action], *,
+        stages: Sequence[Stage], deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
     ) -> tuple[list[Outcome], int]:
+        """`stages` are the client's: each worker delivers with its own, made from the same settings."""
         from distributed import as_completed
 
         chunks = [todo[i : i + self.chunk] for i in range(0, len(todo), self.chunk)]

@@ -1,5 +1,7 @@
-"""Store adapters: the only modules that talk to GCS and S3 SDKs.
+"""Stores: the only modules that talk to the GCS and S3 SDKs.
 
-`base` holds the small interfaces the rest of gcs2s3 codes against; `gcs` and `s3` adapt the official
-SDKs to them and translate SDK exceptions into `gcs2s3.errors` at the boundary.
+`protocols` holds the small interfaces the engine codes against (Source, Target, MultipartTarget);
+`gcs` and `s3` adapt the official SDKs to them and translate SDK exceptions into `gcs2s3.core.errors`
+at the boundary; `memory` implements them in-process for fast tests; `opening` makes a run's settings
+and stores from the outside world.
 """

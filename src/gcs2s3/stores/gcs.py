@@ -2,7 +2,7 @@
 
 Lists with only the fields the planner needs, reads exact generations by byte range (so a version
 replaced mid-run is never mixed with its successor), and turns google-api-core / google-auth
-exceptions into `gcs2s3.errors` types.
+exceptions into `gcs2s3.core.errors` types.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from google.auth import exceptions as auth_exc
 from google.cloud import storage
 from google.oauth2 import service_account
 
-from gcs2s3.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError, TransientError
-from gcs2s3.models import Headers, SourceObject
+from gcs2s3.core.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError, TransientError
+from gcs2s3.core.models import Headers, SourceObject
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.translate import translating
 

@@ -19,9 +19,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from gcs2s3.errors import IntegrityError, NotFoundError, PreconditionFailedError
-from gcs2s3.hashes import BodyHasher, crc32c_b64
-from gcs2s3.models import Fetched, Headers, SourceObject, TargetObject, WriteResult
+from gcs2s3.core.errors import IntegrityError, NotFoundError, PreconditionFailedError
+from gcs2s3.core.hashes import BodyHasher, crc32c_b64
+from gcs2s3.core.models import DestObject, Fetched, Headers, SourceObject, WriteResult
 
 
 def _in_range(name: str, prefix: str, start: str, end: str | None) -> bool:
@@ -103,24 +103,24 @@ class MemoryTarget:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    def list(self, bucket: str, prefix: str) -> Iterator[TargetObject]:
+    def list(self, bucket: str, prefix: str) -> Iterator[DestObject]:
         return iter(self.list_range(bucket, prefix, "", None))
 
-    def list_range(self, bucket: str, prefix: str, start: str, end: str | None) -> list[TargetObject]:
+    def list_range(self, bucket: str, prefix: str, start: str, end: str | None) -> list[DestObject]:
         with self._lock:
             items = sorted(self._bucket(bucket).items())
-        return [TargetObject(key, len(obj.body), obj.etag) for key, obj in items if _in_range(key, prefix, start, end)]
+        return [DestObject(key, len(obj.body), obj.etag) for key, obj in items if _in_range(key, prefix, start, end)]
 
     def probe(self, bucket: str, prefix: str) -> None:
         with self._lock:
             self._bucket(bucket)
 
-    def head(self, bucket: str, key: str) -> TargetObject | None:
+    def head(self, bucket: str, key: str) -> DestObject | None:
         with self._lock:
             obj = self._bucket(bucket).get(key)
         if obj is None:
             return None
-        return TargetObject(key, len(obj.body), obj.etag, dict(obj.metadata), obj.crc32c, obj.checksum_type)
+        return DestObject(key, len(obj.body), obj.etag, dict(obj.metadata), obj.crc32c, obj.checksum_type)
 
     def headers_of(self, bucket: str, key: str) -> Headers:
         """The standard headers an object carries (tests read them; S3 returns them on HEAD/GET)."""

@@ -1,10 +1,18 @@
-"""Both stores of a run, made from its settings: what the CLI and every Dask worker open alike."""
+"""A run's settings and stores, opened from the outside world: what the CLI, the library and every Dask
+worker open alike."""
 
 from __future__ import annotations
 
-from gcs2s3.config import Settings
+from pathlib import Path
+
+from gcs2s3.core.config import Settings, load_settings
 from gcs2s3.stores.gcs import GcsSource
-from gcs2s3.stores.s3 import S3Target
+from gcs2s3.stores.s3 import S3Target, read_text_object
+
+
+def open_settings(config: str | Path, dev_level: str | None = None) -> Settings:
+    """`load_settings`, able to read the file from S3 (`s3://bucket/key`) with the task's own credentials."""
+    return load_settings(config, dev_level, read_remote=read_text_object)
 
 
 def open_stores(settings: Settings) -> tuple[GcsSource, S3Target]:

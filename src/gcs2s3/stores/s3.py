@@ -2,7 +2,7 @@
 
 Every write sends the checksums S3 validates on receipt (Content-MD5 and/or CRC32C, full-object for
 multipart), archive writes are conditional (If-None-Match: *) so an archive entry is never
-overwritten, and botocore exceptions are translated into `gcs2s3.errors` types here.
+overwritten, and botocore exceptions are translated into `gcs2s3.core.errors` types here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import botocore.session
 from botocore import exceptions as bexc
 from botocore.config import Config
 
-from gcs2s3.errors import (
+from gcs2s3.core.errors import (
     AccessDeniedError,
     ConfigError,
     Gcs2s3Error,
@@ -29,7 +29,7 @@ from gcs2s3.errors import (
     StoreError,
     TransientError,
 )
-from gcs2s3.models import Fetched, Headers, TargetObject, WriteResult
+from gcs2s3.core.models import DestObject, Fetched, Headers, WriteResult
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.translate import translating
 
@@ -159,37 +159,37 @@ class S3Target:
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
         self._client = boto3.session.Session(botocore_session=core).client("s3", config=config)
 
-    def list(self, bucket: str, prefix: str) -> Iterator[TargetObject]:
+    def list(self, bucket: str, prefix: str) -> Iterator[DestObject]:
         return fanout_list(functools.partial(self._list_level, bucket), prefix)
 
     @_translated("listing")
-    def _list_level(self, bucket: str, prefix: str, delimited: bool) -> tuple[list[TargetObject], list[str]]:
+    def _list_level(self, bucket: str, prefix: str, delimited: bool) -> tuple[list[DestObject], list[str]]:
         args = {"Bucket": bucket, "Prefix": prefix, **({"Delimiter": "/"} if delimited else {})}
-        items: list[TargetObject] = []
+        items: list[DestObject] = []
         prefixes: list[str] = []
         for page in self._client.get_paginator("list_objects_v2").paginate(**args):
             items.extend(
-                TargetObject(key=item["Key"], size=item["Size"], etag=item["ETag"].strip('"'))
+                DestObject(key=item["Key"], size=item["Size"], etag=item["ETag"].strip('"'))
                 for item in page.get("Contents", ())
             )
             prefixes.extend(common["Prefix"] for common in page.get("CommonPrefixes", ()))
         return items, prefixes
 
     @_translated("listing")
-    def list_range(self, bucket: str, prefix: str, start: str, end: str | None) -> list[TargetObject]:
+    def list_range(self, bucket: str, prefix: str, start: str, end: str | None) -> list[DestObject]:
         """The keys under `prefix` whose part below it lies in [start, end) (end None: no bound)."""
         low, high = prefix + start, (prefix + end if end is not None else None)
         args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
         if start:  # StartAfter is exclusive: start just before `low`, drop what precedes it
             args["StartAfter"] = low[:-1] + chr(ord(low[-1]) - 1) + "\U0010ffff" if ord(low[-1]) else low[:-1]
-        items: list[TargetObject] = []
+        items: list[DestObject] = []
         for page in self._client.get_paginator("list_objects_v2").paginate(**args):
             for item in page.get("Contents", ()):
                 key = item["Key"]
                 if high is not None and key >= high:
                     return items
                 if key >= low:
-                    items.append(TargetObject(key=key, size=item["Size"], etag=item["ETag"].strip('"')))
+                    items.append(DestObject(key=key, size=item["Size"], etag=item["ETag"].strip('"')))
         return items
 
     @_translated("listing")
@@ -198,14 +198,14 @@ class S3Target:
         self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
 
     @_translated("head")
-    def head(self, bucket: str, key: str) -> TargetObject | None:
+    def head(self, bucket: str, key: str) -> DestObject | None:
         try:
             response = self._client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
         except bexc.ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 return None
             raise
-        return TargetObject(
+        return DestObject(
             key=key,
             size=response["ContentLength"],
             etag=response["ETag"].strip('"'),

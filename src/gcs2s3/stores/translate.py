@@ -1,4 +1,4 @@
-"""The one decorator both adapters use to turn SDK exceptions into `gcs2s3.errors` at the boundary."""
+"""The one decorator both adapters use to turn SDK exceptions into `gcs2s3.core.errors` at the boundary."""
 
 from __future__ import annotations
 

@@ -20,15 +20,10 @@ import boto3
 from google.cloud import storage
 from rich.console import Console
 
-from gcs2s3.config import load_settings
-from gcs2s3.report import sync_report, verify_report
-from gcs2s3.report_output import render
-from gcs2s3.stores.gcs import GcsSource
-from gcs2s3.stores.s3 import S3Target
-from gcs2s3.sync import run_sync
+from gcs2s3 import load_settings, open_stores, run_sync, run_verify, stages_for, sync_report, verify_report
+from gcs2s3.cli.report_output import render
 from gcs2s3.testing.emulators import running_emulators
 from gcs2s3.testing.wordpress_peer import WordPress, missing, running_wordpress
-from gcs2s3.verify import run_verify
 
 DEMO_INI = """\
 [DEFAULT]
@@ -111,7 +106,7 @@ def run_demo() -> int:
         console.rule("settings used ([Stage] of a demo primary.ini)")
         console.print(text + ("; the application password comes from GCS2S3_WORDPRESS_APP_PASSWORD\n"
                               if wordpress else ""))
-        source, target = GcsSource(settings.gcs_bucket), S3Target(settings.aws_region)
+        source, target = open_stores(settings)
         worst = 0
         for title, change in (
             ("1. first sync: everything is new", None),
@@ -122,14 +117,14 @@ def run_demo() -> int:
                 time.sleep(1.1)  # a new second, so the new version's archive key shows a new timestamp
                 bucket.blob(change).upload_from_string(SAMPLES[change] + b"west,77\n")
             console.rule(title)
-            report = sync_report("sync", settings, run_sync(settings, source, target))
+            report = sync_report("sync", settings, run_sync(settings, source, target, stages=stages_for(settings)))
             render(report, console)
-            for item in report.media or ():
+            for item in report.member("media") or ():
                 console.print(f"  posted to WordPress: {item['key']} -> media {item['media_id']}  {item['url']}")
             worst = max(worst, report.exit_code)
         console.rule("4. verify: every delivered key and archive entry against the source")
         started = time.monotonic()
-        result = run_verify(settings, source, target)
+        result = run_verify(settings, source, target, claimants=stages_for(settings))
         report = verify_report(settings, result, time.monotonic() - started)
         render(report, console)
         worst = max(worst, report.exit_code)

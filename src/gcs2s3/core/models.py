@@ -1,0 +1,153 @@
+"""Value types shared by every layer: what a listing says, what the plan decides, what happened.
+
+Hashes are kept in the form the servers report them: MD5 as lowercase hex (S3's ETag form), CRC32C as
+base64 of the big-endian 4 bytes (the form both GCS and S3 use).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def is_md5_etag(etag: str) -> bool:
+    """A single-part upload's ETag is the hex MD5 of the body; multipart ones carry a '-N'."""
+    return len(etag) == 32 and "-" not in etag
+
+
+@dataclass(frozen=True, slots=True)
+class Headers:
+    """The HTTP headers and custom metadata an object carries (GCS's object metadata, S3's headers and
+    `x-amz-meta-*`). `metadata` holds the custom pairs, sorted by name."""
+
+    content_type: str | None = None
+    cache_control: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    content_encoding: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """One GCS object version as listed."""
+
+    name: str
+    size: int
+    md5: str | None  # hex; None for composite objects
+    crc32c: str  # base64
+    generation: int
+    created: datetime  # timeCreated, UTC
+    headers: Headers = Headers()  # as the source holds them (no guessing here)
+    metageneration: int = 1  # grows when only the headers change
+
+
+@dataclass(frozen=True, slots=True)
+class DestObject:
+    """One S3 object as listed (or, with `metadata`/`crc32c`, as a HEAD reported it)."""
+
+    key: str
+    size: int
+    etag: str  # without quotes
+    metadata: dict[str, str] | None = None
+    crc32c: str | None = None  # base64, full-object checksum when the server reports one
+    checksum_type: str | None = None
+
+    @property
+    def etag_is_md5(self) -> bool:
+        return is_md5_etag(self.etag)
+
+
+class Kind(enum.StrEnum):
+    """What the plan decided for one source object."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    HEADERS = "headers"  # same bytes, other headers: rewritten in place, server-side, no new archive entry
+    CHECK = "check"  # the listings cannot tell: the state cache or the target's metadata decides
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """The plan's decision for one source object, with the keys it will write."""
+
+    kind: Kind
+    source: SourceObject
+    dest_key: str
+    archive_key: str
+    reason: str
+    existing: DestObject | None = None  # what the primary target holds at dest_key (listed, or HEAD)
+    attached: tuple[str, ...] = ()  # keys in the primary target a stage claimed for this object (its
+    # files of an earlier version: replaced or removed when this one is delivered)
+    headers: Headers = Headers()  # what the delivered objects carry (headers.delivered_headers)
+
+    @property
+    def delivers(self) -> bool:
+        """A new version to archive and copy (not a header update, not unchanged)."""
+        return self.kind in (Kind.NEW, Kind.CHANGED)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One key that failed (or was refused, or did not verify), and why: what reports and
+    notifications list."""
+
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A source object that will not be delivered, and why (the run exits 1 for it)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything a sync would do, decided from listings alone."""
+
+    actions: list[Action] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    placeholders: int = 0  # GCS "folder" markers (name ending in "/", size 0), skipped
+    target_only: int = 0  # keys under the primary prefix with no source object (left alone)
+    attached_in_target: int = 0  # keys in the primary target that stages claimed for source objects
+
+    def of_kind(self, *kinds: Kind) -> list[Action]:
+        return [a for a in self.actions if a.kind in kinds]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What S3 reported about an object just written (the evidence that verification reads)."""
+
+    etag: str
+    crc32c: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A small object read whole: its body, its ETag and how long ago it was written (server clock)."""
+
+    body: bytes
+    etag: str
+    age_s: float | None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one action when it was carried out."""
+
+    action: Action
+    ok: bool
+    error: str | None = None
+    bytes_copied: int = 0
+    archive_written: bool = False  # False when a crash rerun found the archive entry in place
+    archive_key: str | None = None
+    dest_etag: str | None = None  # the primary object's ETag after delivery
+    verified_by: str | None = None  # "etag-md5", "crc32c", "deep"
+    stages: dict[str, Any] = field(default_factory=dict)  # each stage's result for this version, by its name

@@ -1,0 +1,108 @@
+"""The socket stages plug into: the Stage protocol the engine calls, and what it hands a stage.
+
+The engine (plan, deliver, sync) knows stages only through these hooks, never by name; a stage
+(thumbnails, WordPress, or the next one) implements them in `gcs2s3.stages`. The protocol lives here,
+beside its caller, so that imports only point down (stages -> run, never run -> stages). Hooks, in the
+order a run calls them:
+
+1. `claim` (while planning, pure): refuse names the stage's output would overwrite (raise a
+   CollisionError) and name the keys in the primary target that belong to a source object (files a
+   stage wrote for an earlier version); they are attached to its action and not counted as
+   target-only.
+2. `start` (after planning, before the first write; not on a dry run).
+3. Per delivered version, in the delivering worker: `spool_suffix` (ask for the version's bytes in a
+   local file), `metadata` (extra user metadata on the objects written), `on_delivered` (after the
+   archive entry is written and verified, before the primary copy; its result is kept on the
+   outcome under the stage's name). A stage error here is the object's failure: it is retried whole.
+4. `finish` (after delivery, also on a dry run): the stage's part of the report.
+5. `close`: always, last.
+
+A stage that needs no hook inherits it from StageBase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from gcs2s3.core.config import Settings
+from gcs2s3.core.models import Action, Outcome, Plan
+from gcs2s3.core.report import StageReport
+from gcs2s3.run.budget import ByteBudget
+from gcs2s3.run.stopping import StopFlag
+from gcs2s3.stores.protocols import Target
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What a stage may use for the whole run."""
+
+    settings: Settings
+    target: Target
+    plan: Plan
+    stop: StopFlag
+    dry_run: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One version just archived (and verified), before its primary copy is written."""
+
+    action: Action
+    spool: Path | None  # the version's bytes, hash-checked, when `spool_suffix` asked for them
+    target: Target
+    bucket: str  # the primary bucket (the version's primary key, dest_key, is not written yet)
+    budget: ByteBudget  # the run's one memory bound: hold what the stage keeps in memory against it
+
+
+class Stage(Protocol):
+    name: str  # the key of its results on each outcome and of its section in the report
+
+    def claim(self, names: Mapping[str, str], listed: Sequence[str]) -> Mapping[str, Sequence[str]]: ...
+
+    def start(self, run: RunContext) -> None: ...
+
+    def spool_suffix(self, action: Action) -> str | None: ...
+
+    def metadata(self, action: Action) -> Mapping[str, str]: ...
+
+    def on_delivered(self, delivery: Delivery) -> Any: ...
+
+    def finish(self, run: RunContext, outcomes: Sequence[Outcome]) -> StageReport | None: ...
+
+    def close(self) -> None: ...
+
+
+class StageBase:
+    """Every hook as a no-op: a stage overrides the ones it needs."""
+
+    name = "stage"
+
+    def claim(self, names: Mapping[str, str], listed: Sequence[str]) -> Mapping[str, Sequence[str]]:
+        return {}
+
+    def start(self, run: RunContext) -> None:
+        return None
+
+    def spool_suffix(self, action: Action) -> str | None:
+        return None
+
+    def metadata(self, action: Action) -> Mapping[str, str]:
+        return {}
+
+    def on_delivered(self, delivery: Delivery) -> Any:
+        return None
+
+    def finish(self, run: RunContext, outcomes: Sequence[Outcome]) -> StageReport | None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> StageBase:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,75 @@
+"""The state cache: for each delivered key, which source version it holds and with which headers.
+
+A single-part object's ETag is its MD5, so the two listings alone prove its bytes; a multipart (or
+SSE-KMS) object's ETag does not, and no listing shows an object's headers. Without help every object
+would cost a HEAD on every run. The cache, one gzipped JSON object at
+`<s3_prefix>.gcs2s3/state.json.gz` in the primary bucket, maps dest key -> (ETag, size, source
+md5/crc32c/generation, digest of the delivered headers) as last written or confirmed.
+
+The listings stay the truth: an entry is used only when its ETag and size equal the listing's;
+anything else (no entry, stale entry, lost or corrupt cache, a cache of an earlier format) falls back
+to a HEAD. So a wrong or missing cache costs requests, never a wrong decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gcs2s3.core.headers import META_HEADERS, identity_metadata
+from gcs2s3.core.models import DestObject, SourceObject
+from gcs2s3.core.shards import Shard, bookkeeping_key
+from gcs2s3.run.documents import decode_entries, encode_entries, load_document, put_document
+from gcs2s3.stores.protocols import Target
+
+STATE_FORMAT = 2  # 2: every delivered key, with its headers' digest
+
+
+def state_key(s3_prefix: str, shard: Shard | None = None) -> str:
+    """Where the cache lives; each shard of a sharded sync has its own."""
+    return bookkeeping_key(s3_prefix, "state", shard, ".json.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class StateEntry:
+    etag: str
+    size: int
+    crc32c: str
+    generation: int
+    md5: str | None = None
+    headers: str | None = None  # digest of the headers delivered with it
+
+
+class StateCache:
+    def __init__(self, entries: dict[str, StateEntry] | None = None) -> None:
+        self.entries = dict(entries or {})
+
+    def vouch(self, listed: DestObject) -> DestObject | None:
+        """What a HEAD would say of `listed`, if the cache knows this exact object (same ETag, size)."""
+        entry = self.entries.get(listed.key)
+        if entry is None or entry.etag != listed.etag or entry.size != listed.size:
+            return None
+        metadata = identity_metadata(entry.crc32c, entry.generation, entry.md5)
+        if entry.headers:
+            metadata[META_HEADERS] = entry.headers
+        return DestObject(listed.key, listed.size, listed.etag, metadata=metadata)
+
+    def record(self, key: str, etag: str, source: SourceObject, headers: str) -> None:
+        self.entries[key] = StateEntry(etag, source.size, source.crc32c, source.generation, source.md5, headers)
+
+    def to_bytes(self) -> bytes:
+        return encode_entries(STATE_FORMAT, self.entries)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> StateCache:
+        return cls(decode_entries(data, STATE_FORMAT, StateEntry, "state"))
+
+
+def load_state(target: Target, bucket: str, key: str) -> StateCache:
+    """The cache as stored; empty (with a warning, never an error) when missing or unreadable."""
+    _, cache = load_document(target, bucket, key, "state cache", StateCache.from_bytes,
+                             "unchanged multipart objects cost a HEAD")
+    return cache if cache is not None else StateCache()
+
+
+def save_state(target: Target, bucket: str, key: str, cache: StateCache) -> None:
+    put_document(target, bucket, key, cache.to_bytes())

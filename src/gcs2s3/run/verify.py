@@ -1,0 +1,134 @@
+"""Verification: does what S3 holds carry the source version's hashes?
+
+`written_mismatch` judges one write from what S3 itself reported (single-part ETag = MD5, or the
+full-object CRC32C S3 computed); `deep_mismatch` re-reads a body and hashes it; `run_verify` re-lists
+source, primary and archive and reports every delivered key that differs from its source and every
+current version that has no archive entry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from gcs2s3.core.config import Settings
+from gcs2s3.core.hashes import BodyHasher
+from gcs2s3.core.models import DestObject, Failure, Kind, SourceObject, WriteResult, is_md5_etag
+from gcs2s3.core.plan import Claimant, build_plan
+from gcs2s3.run.listings import archive_listing, in_background, primary_listing, source_listing
+from gcs2s3.stores.protocols import Source, Target
+
+DEEP_CHUNK = 1024 * 1024
+log = logging.getLogger(__name__)
+
+
+def written_mismatch(source: SourceObject, reported: WriteResult | DestObject) -> tuple[str | None, str | None]:
+    """(evidence used, problem) for an object S3 reported; problem None means it matches the source.
+
+    Every piece of evidence S3 gave must agree; evidence None means S3 gave none we can use (the
+    caller asks again with a HEAD).
+    """
+    used = []
+    if reported.crc32c:
+        if reported.crc32c != source.crc32c:
+            return "crc32c", f"S3 reports CRC32C {reported.crc32c}, source has {source.crc32c}"
+        used.append("crc32c")
+    if source.md5 and is_md5_etag(reported.etag):
+        if reported.etag != source.md5:
+            return "etag-md5", f"S3 reports MD5 {reported.etag}, source has {source.md5}"
+        used.append("etag-md5")
+    return ("+".join(used) or None), None
+
+
+def deep_mismatch(target: Target, bucket: str, key: str, source: SourceObject) -> str | None:
+    """Read the whole body back from S3 and compare its hashes with the source's."""
+    hasher = BodyHasher()
+    for chunk in target.iter_body(bucket, key, DEEP_CHUNK):
+        hasher.update(chunk)
+    problem = hasher.mismatch(source)
+    return f"body read back: {problem}" if problem else None
+
+
+def confirm(
+    target: Target, bucket: str, key: str, source: SourceObject, reported: WriteResult | DestObject
+) -> tuple[str | None, str | None]:
+    """`written_mismatch` of what S3 reported, asking S3 again with a HEAD when that proved nothing."""
+    evidence, problem = written_mismatch(source, reported)
+    if evidence is None:
+        head = target.head(bucket, key)
+        if head is None:
+            return None, "not found"
+        evidence, problem = written_mismatch(source, head)
+    return evidence, problem
+
+
+def check_object(target: Target, bucket: str, listed: DestObject, source: SourceObject,
+                 deep: bool) -> str | None:
+    """Problem with one listed target object, HEADing it only when its listing proves nothing."""
+    if listed.size != source.size:
+        return f"size {listed.size}, source has {source.size}"
+    evidence, problem = confirm(target, bucket, listed.key, source, listed)
+    if problem is None and evidence is None:
+        problem = "S3 reports neither an MD5 ETag nor a CRC32C for it; use --deep-verify"
+    if problem is None and deep:
+        problem = deep_mismatch(target, bucket, listed.key, source)
+    return problem
+
+
+@dataclass(slots=True)
+class VerifyResult:
+    checked: int = 0
+    archive_checked: int = 0
+    problems: list[Failure] = field(default_factory=list)
+    refused: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def run_verify(
+    settings: Settings,
+    source_store: Source,
+    target: Target,
+    *,
+    deep: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+    claimants: Sequence[Claimant] = (),
+) -> VerifyResult:
+    """Re-list everything and check every current source version against both targets. `claimants`:
+    the stages whose names the planner must respect (the same refusals as a sync)."""
+    rules = settings.key_rules
+    with ThreadPoolExecutor(max_workers=2) as pool:  # all three listings at once
+        targets = in_background(pool, primary_listing(settings, target))
+        archived = in_background(pool, archive_listing(settings, target))
+        plan = build_plan(rules, source_listing(settings, source_store), targets, claimants=claimants)
+        archive = {t.key: t for t in archived}
+    result = VerifyResult(refused=[Failure(r.name, r.reason) for r in plan.refused])
+    for action in plan.actions:
+        source = action.source
+        if action.kind is Kind.NEW:
+            missing = "not delivered: missing from the primary target"
+            result.problems.append(Failure(action.dest_key, missing))
+        else:
+            problem = check_object(target, settings.s3_bucket, action.existing, source, deep)  # type: ignore[arg-type]
+            if problem:
+                result.problems.append(Failure(action.dest_key, problem))
+        result.checked += 1
+        # The generation-qualified name exists only when two versions shared a creation second.
+        fallback = rules.archive_key(action.dest_key, source.created, source.generation)
+        entry = archive.get(fallback) or archive.get(action.archive_key)
+        if entry is None:
+            result.problems.append(Failure(action.archive_key, "no archive entry for the current version"))
+        else:
+            problem = check_object(target, settings.archive_bucket, entry, source, deep)
+            if problem:
+                result.problems.append(Failure(entry.key, f"archive entry: {problem}"))
+            result.archive_checked += 1
+        if on_progress:
+            on_progress(result.checked)
+    for problem in result.problems + result.refused:
+        log.error("verify: %s: %s", problem.key, problem.reason, extra={"key": problem.key, "reason": problem.reason})
+    return result
