@@ -130,3 +130,17 @@ def test_one_error_tree() -> None:
             ):
                 elsewhere.append(f"{path.relative_to(PACKAGE)}: {node.name}")
     assert elsewhere == []
+
+
+def test_the_curated_surface_resolves_and_loads_lazily() -> None:
+    """Every exported name resolves, and importing the package alone loads no SDK (a drawing process
+    imports a module of it)."""
+    import gcs2s3
+
+    assert sorted(gcs2s3.__all__) == sorted(gcs2s3._EXPORTS)
+    assert all(getattr(gcs2s3, name) is not None for name in gcs2s3.__all__)
+    code = ("import sys, gcs2s3.stages.thumbnails.thumbnailer; "
+            "bad = [m for m in ('boto3', 'google.cloud.storage', 'requests') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
