@@ -1,8 +1,11 @@
 """Benchmark `gcs2s3 sync` on local emulators, side by side with `rclone copy --checksum`.
 
 One command (`make bench` or `python bench/vs_rclone.py`) prints one table: for each data set, the
-first sync and the no-change rerun of each tool, wall time, MiB/s, peak RSS of the process, and
-requests by kind as the emulators logged them, plus the emulators' own ceilings: a raw boto3 loop
+first sync and the no-change rerun of each tool, wall time, MiB/s, client CPU (the process's user +
+sys, from wait4) with CPU per GB and per object, peak RSS of the process, and requests by kind as the
+emulators logged them. rclone runs twice over: "rclone" is its one write (GCS -> primary), "rclone
+same work" is our job done with rclone (GCS -> primary, then primary -> archive, a server-side copy).
+Then the emulators' own ceilings: a raw boto3 loop
 that PUTs the same bytes straight into S3 (one write per object, no source read) with the same
 parallelism, and the same loop followed by a CopyObject of each object, the least that any
 archive-then-primary delivery has to do. Data sets: (a) 300 objects / 1.2 GB of mixed sizes, (b) 20,000 objects of 1 KB,
@@ -56,6 +59,7 @@ class Measure:
     peak_rss_mb: float
     requests: Counter[str]
     exit_code: int
+    cpu_s: float = float("nan")  # client user + sys; NaN: not measured (the ceilings run in this process)
 
 
 def populate(bucket: storage.Bucket, objects: list[tuple[str, int]]) -> int:
@@ -87,17 +91,36 @@ def classify(log_lines: list[str], side: str) -> Counter[str]:
     return kinds
 
 
-def measured(command: list[str], env: dict[str, str], logs: dict[str, Path]) -> tuple[float, float, Counter[str], int]:
-    """Run one command; (wall seconds, its peak RSS in MiB, requests the emulators logged, exit code)."""
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+    requests: Counter[str]
+    exit_code: int
+    cpu_s: float
+
+    def then(self, other: Run) -> Run:
+        """Two commands one after the other, as one run."""
+        return Run(self.seconds + other.seconds, max(self.peak_rss_mb, other.peak_rss_mb),
+                   self.requests + other.requests, self.exit_code or other.exit_code, self.cpu_s + other.cpu_s)
+
+
+def measured(command: list[str], env: dict[str, str], logs: dict[str, Path]) -> Run:
+    """Run one command: wall seconds, its peak RSS, requests the emulators logged, exit code, and its CPU
+    (user + sys of the process and its threads, from wait4)."""
     offsets = {side: path.stat().st_size for side, path in logs.items()}
     with tempfile.TemporaryFile() as stderr:
         started = time.monotonic()
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         peak_kib = 0
-        while process.poll() is None:
+        while True:
             peak_kib = max(peak_kib, high_water_kib(process.pid))
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
             time.sleep(0.02)
         seconds = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode:
             stderr.seek(0)
             tail = stderr.read().decode(errors="replace")[-600:]
@@ -108,7 +131,7 @@ def measured(command: list[str], env: dict[str, str], logs: dict[str, Path]) -> 
         with path.open("rb") as handle:
             handle.seek(offsets[side])
             requests += classify(handle.read().decode(errors="replace").splitlines(), side)
-    return seconds, peak_kib / 1024, requests, process.returncode
+    return Run(seconds, peak_kib / 1024, requests, process.returncode, usage.ru_utime + usage.ru_stime)
 
 
 def high_water_kib(pid: int) -> int:
@@ -179,8 +202,8 @@ def ceiling(objects: list[tuple[str, int]], workers: int, then_copy: bool = Fals
             put_in_parts(name, size)
 
 
-def measured_call(fn: Callable[[], None], logs: dict[str, Path]) -> tuple[float, float, Counter[str], int]:
-    """Like `measured`, for a function run in this process (peak RSS not reported)."""
+def measured_call(fn: Callable[[], None], logs: dict[str, Path]) -> Run:
+    """Like `measured`, for a function run in this process (peak RSS and CPU not reported)."""
     offsets = {side: path.stat().st_size for side, path in logs.items()}
     started = time.monotonic()
     fn()
@@ -191,7 +214,7 @@ def measured_call(fn: Callable[[], None], logs: dict[str, Path]) -> tuple[float,
         with path.open("rb") as handle:
             handle.seek(offsets[side])
             requests += classify(handle.read().decode(errors="replace").splitlines(), side)
-    return seconds, float("nan"), requests, 0
+    return Run(seconds, float("nan"), requests, 0, float("nan"))
 
 
 def rclone_env(env: dict[str, str]) -> dict[str, str]:
@@ -224,7 +247,7 @@ def session(s3_server: str, objects: list[tuple[str, int]]) -> Iterator[tuple[Pa
             logs["s3"] = folder / "moto.log"
         gcs = storage.Client(project="bench").create_bucket("bench-src")
         s3 = boto3.client("s3")
-        for bucket in ("bench-dst", "bench-archive", "bench-rclone", "bench-ceiling"):
+        for bucket in ("bench-dst", "bench-archive", "bench-rclone", "bench-rclone-archive", "bench-ceiling"):
             s3.create_bucket(Bucket=bucket)
         total = populate(gcs, objects)
         print(f"populated {len(objects):,} obj / {total / MB:,.0f} MiB ({s3_server})", file=sys.stderr)
@@ -236,29 +259,37 @@ def gcs2s3_command(folder: Path, workers: int) -> list[str]:
     return [str(Path(sys.executable).with_name("gcs2s3")), "sync", "--dev-level", "Stage", "--config", str(ini)]
 
 
+def measure(tool: str, data: str, run: str, result: Run) -> Measure:
+    print(f"  {tool} {run}: {result.seconds:.1f} s, CPU {result.cpu_s:.1f} s, {result.peak_rss_mb:.0f} MiB",
+          file=sys.stderr)
+    return Measure(tool, data, run, result.seconds, result.peak_rss_mb, result.requests, result.exit_code,
+                   result.cpu_s)
+
+
 def bench_set(name: str, workers: int, with_rclone: bool, s3_server: str) -> list[Measure]:
     results = []
     objects = SETS[name]
     label = f"({name}) {len(objects):,} obj / {sum(size for _, size in objects) / MB:,.0f} MiB"
     with session(s3_server, objects) as (folder, env, logs):
-        rclone = ["rclone", "copy", "gcs:bench-src", "s3:bench-rclone", "--checksum", "--s3-no-head",
-                  "--transfers", str(workers), "--checkers", str(2 * workers)]
-        tools = [("gcs2s3", gcs2s3_command(folder, workers), env)]
-        if with_rclone:
-            tools.append(("rclone", rclone, rclone_env(env)))
-        for tool, command, tool_env in tools:
-            for run in ("first", "rerun"):
-                seconds, rss, requests, code = measured(command, tool_env, logs)
-                results.append(Measure(tool, label, run, seconds, rss, requests, code))
-                print(f"  {tool} {run}: {seconds:.1f} s, {rss:.0f} MiB", file=sys.stderr)
+        flags = ["--checksum", "--s3-no-head", "--transfers", str(workers), "--checkers", str(2 * workers)]
+        rclone = ["rclone", "copy", "gcs:bench-src", "s3:bench-rclone", *flags]
+        # The same work as ours: the primary copy, then every object copied server-side to the archive.
+        archive = ["rclone", "copy", "s3:bench-rclone", "s3:bench-rclone-archive", *flags]
+        for run in ("first", "rerun"):
+            ours = measured(gcs2s3_command(folder, workers), env, logs)
+            results.append(measure("gcs2s3", label, run, ours))
+            if with_rclone:
+                one = measured(rclone, rclone_env(env), logs)
+                results.append(measure("rclone", label, run, one))
+                results.append(measure("rclone same work", label, run, one.then(
+                    measured(archive, rclone_env(env), logs))))
         for tool, then_copy in (("ceiling: PUT", False), ("ceiling: PUT + copy", True)):
             s3 = boto3.client("s3")
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench-ceiling"):  # start empty
                 for item in page.get("Contents", ()):
                     s3.delete_object(Bucket="bench-ceiling", Key=item["Key"])
-            seconds, rss, requests, code = measured_call(lambda c=then_copy: ceiling(objects, workers, c), logs)
-            results.append(Measure(tool, label, "first", seconds, rss, requests, code))
-            print(f"  {tool}: {seconds:.1f} s", file=sys.stderr)
+            results.append(measure(tool, label, "first",
+                                   measured_call(lambda c=then_copy: ceiling(objects, workers, c), logs)))
     return results
 
 
@@ -267,10 +298,8 @@ def bench_memory(workers: int, s3_server: str) -> list[Measure]:
     results = []
     for name, size in SETS["m"]:
         with session(s3_server, [(name, size)]) as (folder, env, logs):
-            seconds, rss, requests, code = measured(gcs2s3_command(folder, workers), env, logs)
-            results.append(Measure("gcs2s3", f"(m) 1 obj / {size / MB:,.0f} MiB", "first", seconds, rss, requests,
-                                   code))
-            print(f"  gcs2s3 {size / MB:,.0f} MiB: {seconds:.1f} s, {rss:.0f} MiB", file=sys.stderr)
+            results.append(measure("gcs2s3", f"(m) 1 obj / {size / MB:,.0f} MiB", "first",
+                                   measured(gcs2s3_command(folder, workers), env, logs)))
     return results
 
 
@@ -291,23 +320,25 @@ def ensure_rclone() -> bool:
 
 def table(results: list[Measure]) -> str:
     lines = [
-        "| data | tool | run | wall s | MiB/s | % of PUT ceiling | % of PUT + copy ceiling | peak RSS MiB | requests "
-        "| exit |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|---:|",
+        "| data | tool | run | wall s | MiB/s | client CPU s | CPU s/GB | CPU ms/object | % of PUT + copy ceiling "
+        "| peak RSS MiB | requests | exit |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    ceilings = {m.data: m.seconds for m in results if m.tool == "ceiling: PUT"}
     two_writes = {m.data: m.seconds for m in results if m.tool == "ceiling: PUT + copy"}
     for m in results:
+        objects = int(m.data.split(" obj")[0].split(") ")[1].replace(",", ""))
         size_mib = float(m.data.split("/ ")[1].split(" MiB")[0].replace(",", ""))
-        rate = f"{size_mib / m.seconds:,.1f}" if m.run == "first" else ""
-        share, share2 = (
-            f"{100 * limit[m.data] / m.seconds:.0f} %" if m.run == "first" and m.data in limit else ""
-            for limit in (ceilings, two_writes)
-        )
-        rss = "" if m.peak_rss_mb != m.peak_rss_mb else f"{m.peak_rss_mb:.0f}"  # NaN: not measured
+        first = m.run == "first"
+        rate = f"{size_mib / m.seconds:,.1f}" if first else ""
+        share = f"{100 * two_writes[m.data] / m.seconds:.0f} %" if first and m.data in two_writes else ""
+        measured_cpu = m.cpu_s == m.cpu_s  # NaN: not measured
+        cpu = f"{m.cpu_s:.2f}" if measured_cpu else ""
+        per_gb = f"{m.cpu_s / (size_mib / 1024):.2f}" if measured_cpu and first else ""
+        per_object = f"{1000 * m.cpu_s / objects:.2f}" if measured_cpu and first else ""
+        rss = "" if m.peak_rss_mb != m.peak_rss_mb else f"{m.peak_rss_mb:.0f}"
         requests = ", ".join(f"{kind} {count:,}" for kind, count in sorted(m.requests.items()))
-        lines.append(f"| {m.data} | {m.tool} | {m.run} | {m.seconds:.2f} | {rate} | {share} | {share2} | {rss} | "
-                     f"{requests} | {m.exit_code} |")
+        lines.append(f"| {m.data} | {m.tool} | {m.run} | {m.seconds:.2f} | {rate} | {cpu} | {per_gb} | {per_object} "
+                     f"| {share} | {rss} | {requests} | {m.exit_code} |")
     return "\n".join(lines)
 
 
