@@ -7,12 +7,14 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from gcs2s3.core.config import Settings
 from gcs2s3.core.errors import StoreError, TransientError
+from gcs2s3.core.hashes import md5_hex_to_b64
 from gcs2s3.core.models import Headers
 from gcs2s3.run.hooks import Stage
 from gcs2s3.run.sync import SyncResult, run_sync
@@ -143,3 +145,40 @@ def test_a_target_without_multipart_takes_small_objects_and_refuses_big_ones_by_
     assert [o.action.dest_key for o in result.failed] == ["big.bin"]
     assert "needs a target that takes multipart uploads" in (result.failed[0].error or "")
     assert {k: v for k, v in contents(base, "dst-b").items()} == {k: v for k, v in BODIES.items() if k != "big.bin"}
+
+
+class Recording:
+    """A memory target that records the Content-MD5 each single PUT carried."""
+
+    def __init__(self, base: MemoryTarget) -> None:
+        self._base = base
+        self.content_md5: dict[str, str | None] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def put(self, bucket: str, key: str, body: bytes, **kwargs: Any) -> Any:
+        self.content_md5[key] = kwargs["md5_b64"]
+        return self._base.put(bucket, key, body, **kwargs)
+
+
+def test_a_single_put_carries_the_listings_md5_and_a_composite_object_its_crc32c_alone() -> None:
+    """No MD5 is computed on the data path: S3 checks the bytes against the listing's MD5."""
+    source, base = stores()
+    source.put("composite.bin", b"made of parts", composite=True)
+    recording = Recording(base)
+    assert sync(source, recording).exit_code == 0
+    listed = {o.name: o for o in source.list("")}
+    archived = {k.split(".")[0].split("/")[-1]: v for k, v in recording.content_md5.items() if k.startswith("archive/")}
+    assert archived["q1"] == md5_hex_to_b64(listed["r/q1.csv"].md5)  # type: ignore[arg-type]
+    assert archived["composite"] is None
+    assert contents(base, "dst-b")["composite.bin"] == b"made of parts"
+
+
+def test_bytes_that_differ_from_the_listings_md5_are_refused_by_the_server() -> None:
+    source, base = stores()
+    listed = source.put("x.txt", b"right")
+    source._objects["x.txt"] = (replace(listed, md5="0" * 32), b"right")  # a listing whose MD5 alone is wrong
+    result = sync(source, base)
+    assert [o.action.dest_key for o in result.failed] == ["x.txt"] and "BadDigest" in (result.failed[0].error or "")
+    assert "x.txt" not in contents(base, "dst-b")

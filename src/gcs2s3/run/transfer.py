@@ -1,8 +1,10 @@
 """Moving the bytes of one source version into one S3 key, streaming, with end-to-end checks; and
 copying one S3 object to another key server-side, in parts when it is large.
 
-Small objects go in one PUT. Larger ones are read from GCS part by part (ranged reads of the listed
-generation, in order, so the whole-object MD5 and CRC32C are computed as the bytes pass) and each part
+Small objects go in one PUT, with the listing's MD5 as Content-MD5 and the CRC32C computed as they
+pass (no local MD5: S3 checks the bytes against the listing's). Larger ones are read from GCS part by
+part (ranged reads of the listed generation, in order, so the whole-object CRC32C is computed as the
+bytes pass) and each part
 is handed to a shared pool of uploaders, so several parts of one object are in flight at once. Every
 part takes its room in the shared ByteBudget before it is read and gives it back once S3 has it:
 memory is bounded by the budget, never by the object's size. The object's hashes are compared with
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from gcs2s3.core.errors import Gcs2s3Error, IntegrityError
-from gcs2s3.core.hashes import BodyHasher, crc32c_b64
+from gcs2s3.core.hashes import BodyHasher, crc32c_b64, md5_hex_to_b64
 from gcs2s3.core.models import Headers, SourceObject, WriteResult
 from gcs2s3.run.budget import ByteBudget
 from gcs2s3.run.stopping import StopFlag
@@ -80,12 +82,12 @@ def stream_version(
             if spool is not None:
                 spool.write(body)
                 spool.flush()
-            hasher = BodyHasher()
+            hasher = BodyHasher(md5=False)  # the server checks the listing's MD5 (Content-MD5)
             hasher.update(body)
             _check(hasher, source, key)
             return target.put(
-                bucket, key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c, metadata=metadata,
-                if_absent=if_absent, headers=headers,
+                bucket, key, body, md5_b64=md5_hex_to_b64(source.md5) if source.md5 else None, crc32c=hasher.crc32c,
+                metadata=metadata, if_absent=if_absent, headers=headers,
             )
 
     target = multipart(target, f"{key} ({source.size:,} bytes, over the multipart threshold)")
@@ -93,7 +95,7 @@ def stream_version(
     uploads: list[Future[Part]] = []
     failures: list[BaseException] = []  # filled as uploads fail, so reading stops at the next part
     with _aborting_on_failure(target, bucket, key, upload_id, uploads):
-        hasher = BodyHasher()
+        hasher = BodyHasher(md5=False)  # parts carry CRC32Cs; the completion the listing's full CRC32C
         for number, start, end in part_ranges(source.size, how.part_size):
             if failures:
                 raise failures[0]

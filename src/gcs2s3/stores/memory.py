@@ -38,11 +38,12 @@ class MemorySource:
         self._generations = itertools.count(1_000_000)
         self._lock = threading.Lock()
 
-    def put(self, name: str, body: bytes, headers: Headers | None = None) -> SourceObject:
+    def put(self, name: str, body: bytes, headers: Headers | None = None, *, composite: bool = False) -> SourceObject:
+        """A new generation of `name`; `composite`: listed without an MD5, as GCS lists a composed object."""
         hasher = BodyHasher()
         hasher.update(body)
-        listed = SourceObject(name, len(body), hasher.md5_hex, hasher.crc32c, next(self._generations),
-                              datetime.now(UTC), headers or Headers())
+        listed = SourceObject(name, len(body), None if composite else hasher.md5_hex, hasher.crc32c,
+                              next(self._generations), datetime.now(UTC), headers or Headers())
         with self._lock:
             self._objects[name] = (listed, bytes(body))
         return listed
@@ -154,11 +155,12 @@ class MemoryTarget:
         if if_match is not None and (existing is None or existing.etag != if_match):
             raise PreconditionFailedError(f"memory: PreconditionFailed {key} has another ETag", 412)
 
-    def put(self, bucket: str, key: str, body: bytes, *, md5_b64: str, crc32c: str, metadata: Mapping[str, str],
+    def put(self, bucket: str, key: str, body: bytes, *, md5_b64: str | None, crc32c: str, metadata: Mapping[str, str],
             if_absent: bool, headers: Headers | None = None, if_match: str | None = None) -> WriteResult:
         data = bytes(body)
         digest = hashlib.md5(data, usedforsecurity=False)
-        if base64.b64encode(digest.digest()).decode() != md5_b64 or crc32c_b64(data) != crc32c:
+        md5_bad = md5_b64 is not None and base64.b64encode(digest.digest()).decode() != md5_b64
+        if md5_bad or crc32c_b64(data) != crc32c:
             raise IntegrityError(f"memory put {key}: BadDigest (the body does not match its checksums)")
         with self._lock:
             objects = self._bucket(bucket)

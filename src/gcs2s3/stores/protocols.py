@@ -60,14 +60,15 @@ class Target(Protocol):
         key: str,
         body: bytes,
         *,
-        md5_b64: str,
+        md5_b64: str | None,
         crc32c: str,
         metadata: Mapping[str, str],
         if_absent: bool,
         headers: Headers | None = None,
         if_match: str | None = None,
     ) -> WriteResult:
-        """One PUT, refused by the server unless the body has these hashes. `if_absent`: only if the key
+        """One PUT, refused by the server unless the body has these hashes (Content-MD5 when `md5_b64`
+        is given: a composite GCS object has no MD5, and the CRC32C alone protects it). `if_absent`: only if the key
         does not exist; `if_match`: only if its ETag is this one (PreconditionFailedError otherwise)."""
         ...
 

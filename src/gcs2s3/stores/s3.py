@@ -221,7 +221,7 @@ class S3Target:
         key: str,
         body: bytes,
         *,
-        md5_b64: str,
+        md5_b64: str | None,
         crc32c: str,
         metadata: Mapping[str, str],
         if_absent: bool,
@@ -229,11 +229,13 @@ class S3Target:
         if_match: str | None = None,
     ) -> WriteResult:
         extra: dict[str, str] = {"IfNoneMatch": "*"} if if_absent else {}
+        if md5_b64:
+            extra["ContentMD5"] = md5_b64
         if if_match:
             extra["IfMatch"] = f'"{if_match}"'
         extra.update(_header_args(headers))
         response = self._client.put_object(
-            Bucket=bucket, Key=key, Body=body, ContentMD5=md5_b64, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
+            Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
             Metadata=dict(metadata), **extra,
         )
         return _result(response)
