@@ -1,0 +1,35 @@
+"""The requests the data path sends, as the server sees them (through a recording proxy, on both S3
+servers): no SHA-256 of the body in the signature (the checksums protect it), the listing's MD5 as
+Content-MD5 on a single PUT, a CRC32C on every body, and still a SigV4 signature on every request.
+Real S3 over TLS behaves like this too; no emulator can show the CPU it saves, so the request is what
+is tested (bench/vs_rclone.py measures the CPU)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from conftest import World
+from proxy import Proxy
+from test_sync import sync_json
+
+BIG = bytes(range(256)) * (24 * 1024)  # 6 MiB: a multipart upload with 5 MiB parts
+
+
+def test_bodies_go_unsigned_with_the_listings_md5_and_a_crc32c(world: World, emulators: dict[str, str]) -> None:
+    world.put("r/q1.csv", b"north,1\n")
+    world.put("big.bin", BIG)
+    with Proxy(emulators["AWS_ENDPOINT_URL"]) as s3:
+        code, report = sync_json(world, env={"AWS_ENDPOINT_URL": s3.url}, multipart_threshold_mb="5",
+                                 part_size_mb="5")
+        sent = list(zip(s3.requests, s3.headers, strict=True))
+    assert code == 0, report
+    assert all(h.get("authorization", "").startswith("AWS4-HMAC-SHA256 ") for _, h in sent)
+    with_body = [((m, p), h) for (m, p), h in sent if m in ("PUT", "POST") and "x-amz-copy-source" not in h]
+    assert with_body and all(h.get("x-amz-content-sha256") == "UNSIGNED-PAYLOAD" for _, h in with_body)
+    single = [h for (m, p), h in with_body if m == "PUT" and "q1" in p and "archive" in p]
+    assert len(single) == 1
+    listed_md5 = base64.b64encode(hashlib.md5(b"north,1\n").digest()).decode()
+    assert single[0]["content-md5"] == listed_md5 and single[0]["x-amz-checksum-crc32c"]
+    parts = [h for (m, p), h in with_body if m == "PUT" and "partNumber=" in p]
+    assert len(parts) == 2 and all(h.get("x-amz-checksum-crc32c") for h in parts)
