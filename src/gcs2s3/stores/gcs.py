@@ -192,9 +192,12 @@ class GcsSource:
         headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "gzip"}
         response = self._client._http.get(url, headers=headers, stream=True, timeout=READ_TIMEOUT)
         try:
+            if response.status_code >= 400:
+                raise gexc.from_http_response(response)
             whole = start == 0 and end == obj.size
             if response.status_code != 206 and not (response.status_code == 200 and whole):
-                raise gexc.from_http_response(response)
+                raise StoreError(f"GCS read of {obj.name!r}: status {response.status_code} to a request for "
+                                 f"bytes {start}-{end - 1}")
             filled = _fill(response, buffer)
         except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(f"GCS read of {obj.name!r}: {_short(exc)}") from None
