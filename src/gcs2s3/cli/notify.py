@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
+import botocore.session
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -72,7 +72,8 @@ def _to_sns(settings: Settings, subject: str, text: str) -> None:
     topic = settings.notify_sns_topic_arn
     region = topic.split(":")[3] if topic.count(":") >= 5 else settings.aws_region
     try:
-        boto3.client("sns", region_name=region).publish(TopicArn=topic, Subject=subject, Message=text)
+        client = botocore.session.get_session().create_client("sns", region_name=region)
+        client.publish(TopicArn=topic, Subject=subject, Message=text)
         log.info("notified SNS topic %s", topic)
     except (BotoCoreError, ClientError) as exc:
         log.error("notification to SNS topic %s not sent: %s (the task role needs sns:Publish on it)", topic,

@@ -1,4 +1,4 @@
-"""S3 target adapter over boto3.
+"""S3 target adapter over botocore (boto3's core: boto3 itself adds ~0.1 s of import and nothing we use).
 
 Every write sends the checksums S3 validates on receipt (Content-MD5 and/or CRC32C, full-object for
 multipart), archive writes are conditional (If-None-Match: *) so an archive entry is never
@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import boto3
 import botocore.auth
 import botocore.session
 from botocore import exceptions as bexc
@@ -172,7 +171,7 @@ class S3Target:
         # dateutil parsing of one per listed key was a large share of a no-change run's CPU.
         core = botocore.session.get_session()
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-        self._client = boto3.session.Session(botocore_session=core).client("s3", config=config)
+        self._client = core.create_client("s3", config=config)
         self._client.meta.events.register("choose-signer.s3", _python_sigv4)
 
     def list(self, bucket: str, prefix: str) -> Iterator[DestObject]:
