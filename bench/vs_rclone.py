@@ -52,14 +52,12 @@ CHUNK = 64 * MB
 
 @dataclass
 class Measure:
+    """One row of the table: what ran, on which data, and what it measured."""
+
     tool: str
     data: str
     run: str
-    seconds: float
-    peak_rss_mb: float
-    requests: Counter[str]
-    exit_code: int
-    cpu_s: float = float("nan")  # client user + sys; NaN: not measured (the ceilings run in this process)
+    result: Run
 
 
 def populate(bucket: storage.Bucket, objects: list[tuple[str, int]]) -> int:
@@ -262,8 +260,7 @@ def gcs2s3_command(folder: Path, workers: int) -> list[str]:
 def measure(tool: str, data: str, run: str, result: Run) -> Measure:
     print(f"  {tool} {run}: {result.seconds:.1f} s, CPU {result.cpu_s:.1f} s, {result.peak_rss_mb:.0f} MiB",
           file=sys.stderr)
-    return Measure(tool, data, run, result.seconds, result.peak_rss_mb, result.requests, result.exit_code,
-                   result.cpu_s)
+    return Measure(tool, data, run, result)
 
 
 def bench_set(name: str, workers: int, with_rclone: bool, s3_server: str) -> list[Measure]:
@@ -324,21 +321,22 @@ def table(results: list[Measure]) -> str:
         "| peak RSS MiB | requests | exit |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    two_writes = {m.data: m.seconds for m in results if m.tool == "ceiling: PUT + copy"}
+    two_writes = {m.data: m.result.seconds for m in results if m.tool == "ceiling: PUT + copy"}
     for m in results:
+        r = m.result
         objects = int(m.data.split(" obj")[0].split(") ")[1].replace(",", ""))
         size_mib = float(m.data.split("/ ")[1].split(" MiB")[0].replace(",", ""))
         first = m.run == "first"
-        rate = f"{size_mib / m.seconds:,.1f}" if first else ""
-        share = f"{100 * two_writes[m.data] / m.seconds:.0f} %" if first and m.data in two_writes else ""
-        measured_cpu = m.cpu_s == m.cpu_s  # NaN: not measured
-        cpu = f"{m.cpu_s:.2f}" if measured_cpu else ""
-        per_gb = f"{m.cpu_s / (size_mib / 1024):.2f}" if measured_cpu and first else ""
-        per_object = f"{1000 * m.cpu_s / objects:.2f}" if measured_cpu and first else ""
-        rss = "" if m.peak_rss_mb != m.peak_rss_mb else f"{m.peak_rss_mb:.0f}"
-        requests = ", ".join(f"{kind} {count:,}" for kind, count in sorted(m.requests.items()))
-        lines.append(f"| {m.data} | {m.tool} | {m.run} | {m.seconds:.2f} | {rate} | {cpu} | {per_gb} | {per_object} "
-                     f"| {share} | {rss} | {requests} | {m.exit_code} |")
+        rate = f"{size_mib / r.seconds:,.1f}" if first else ""
+        share = f"{100 * two_writes[m.data] / r.seconds:.0f} %" if first and m.data in two_writes else ""
+        measured_cpu = r.cpu_s == r.cpu_s  # NaN: not measured (the ceilings run in this process)
+        cpu = f"{r.cpu_s:.2f}" if measured_cpu else ""
+        per_gb = f"{r.cpu_s / (size_mib / 1024):.2f}" if measured_cpu and first else ""
+        per_object = f"{1000 * r.cpu_s / objects:.2f}" if measured_cpu and first else ""
+        rss = "" if r.peak_rss_mb != r.peak_rss_mb else f"{r.peak_rss_mb:.0f}"
+        requests = ", ".join(f"{kind} {count:,}" for kind, count in sorted(r.requests.items()))
+        lines.append(f"| {m.data} | {m.tool} | {m.run} | {r.seconds:.2f} | {rate} | {cpu} | {per_gb} | {per_object} "
+                     f"| {share} | {rss} | {requests} | {r.exit_code} |")
     return "\n".join(lines)
 
 

@@ -109,9 +109,6 @@ class RunReport:
             return self.counts.problems
         return sum("verif" in failure.reason for failure in self.failures)
 
-    def stage(self, name: str) -> StageReport | None:
-        return next((stage for stage in self.stages if stage.name == name), None)
-
     def member(self, name: str) -> Any:
         """A top-level member a stage added (None when no stage did)."""
         return next((value for stage in self.stages for key, value in stage.members if key == name), None)
