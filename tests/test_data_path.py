@@ -37,6 +37,42 @@ def test_bodies_go_unsigned_with_the_listings_md5_and_a_crc32c(world: World, emu
     assert single[0]["content-md5"] == listed_md5 and single[0]["x-amz-checksum-crc32c"]
     parts = [h for (m, p), h in with_body if m == "PUT" and "partNumber=" in p]
     assert len(parts) == 2 and all(h.get("x-amz-checksum-crc32c") for h in parts)
+    # PUT, UploadPart and CopyObject go out on the direct path (our own User-Agent), not botocore's
+    hot = [h for (m, p), h in sent if m == "PUT"]
+    assert any("x-amz-copy-source" in h for h in hot)
+    assert all(h.get("user-agent", "").startswith("gcs2s3/") for h in hot), [h.get("user-agent") for h in hot]
+
+
+def test_a_misdirected_direct_call_is_made_again_by_botocore_which_then_keeps_that_bucket(
+    world: World, emulators: dict[str, str]
+) -> None:
+    """The direct path takes only a plain success. Answered with a 400 (as S3 answers a request sent to
+    the wrong region), the same call is made through botocore; when botocore succeeds, that bucket is
+    left to botocore for the rest of the run, and the other bucket keeps the direct path."""
+    for i in range(4):
+        world.put(f"f{i}.txt", b"data %d" % i)
+    refused: list[str] = []
+
+    def misdirect_first_archive_put(method: str, path: str) -> int | None:
+        if method == "PUT" and f"/{world.archive_bucket}/archive/" in path and not refused:
+            refused.append(path)
+            return 400
+        return None
+
+    with Proxy(emulators["AWS_ENDPOINT_URL"]) as s3:
+        s3.fault = misdirect_first_archive_put
+        code, report = sync_json(world, env={"AWS_ENDPOINT_URL": s3.url}, workers="1")
+        sent = list(zip(s3.requests, s3.headers, strict=True))
+    assert code == 0 and report["counts"]["delivered"] == 4, report
+    archive = [(p, h.get("user-agent", "")) for (m, p), h in sent
+               if m == "PUT" and f"/{world.archive_bucket}/archive/" in p]
+    assert archive[0] == (refused[0], archive[0][1]) and archive[0][1].startswith("gcs2s3/")
+    assert archive[1][0] == refused[0] and archive[1][1].startswith("Botocore/")  # the same call, by botocore
+    assert len(archive) == 5 and all(agent.startswith("Botocore/") for _, agent in archive[1:])
+    primary = [h.get("user-agent", "") for (m, p), h in sent
+               if m == "PUT" and f"/{world.s3_bucket}/" in p and "x-amz-copy-source" in h]
+    assert len(primary) == 4 and all(agent.startswith("gcs2s3/") for agent in primary)
+    assert world.keys() == {f"f{i}.txt": b"data %d" % i for i in range(4)}
 
 
 def test_gcs_range_reads_reuse_their_connections(emulators: dict[str, str]) -> None:

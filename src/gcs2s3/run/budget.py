@@ -43,6 +43,47 @@ class ByteBudget:
             self.release(taken)
 
 
+class BufferPool:
+    """Buffers of one size (the part size) kept for the next read instead of freed.
+
+    A new multi-MB buffer costs a page fault per 4 KiB when it is first written, and the allocator is
+    told to hand large buffers back to the OS as soon as they are freed (below): 0.3-0.4 s of client
+    CPU per GB, measured. Reads of exactly `size` bytes (every part but an object's last, and objects
+    of that size) reuse a kept buffer. A buffer is only made when none is free, and every buffer in use
+    holds its room in the ByteBudget, so kept plus in-use buffers never exceed the budget's peak.
+    """
+
+    def __init__(self, size: int, budget: ByteBudget) -> None:
+        self.size = size
+        self._keep = max(1, budget.limit // size)
+        self._free: list[bytearray] = []
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bytearray | None:
+        """A kept buffer of exactly `size` bytes (its old contents still in it), or None: read into a new one."""
+        if size != self.size:
+            return None
+        with self._lock:
+            return self._free.pop() if self._free else bytearray(size)
+
+    @contextmanager
+    def lent(self, size: int) -> Iterator[bytearray | None]:
+        """`take(size)` for the block, given back after it."""
+        buffer = self.take(size)
+        try:
+            yield buffer
+        finally:
+            if buffer is not None:
+                self.give(buffer)
+
+    def give(self, buffer: bytearray) -> None:
+        """`buffer` is no longer used by anyone: keep it for the next read."""
+        if len(buffer) == self.size:
+            with self._lock:
+                if len(self._free) < self._keep:
+                    self._free.append(buffer)
+
+
 _M_MMAP_THRESHOLD = -3  # glibc mallopt parameters (malloc.h)
 _M_ARENA_MAX = -8
 

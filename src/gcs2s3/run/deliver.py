@@ -31,7 +31,7 @@ from gcs2s3.core.errors import (
 )
 from gcs2s3.core.headers import object_metadata
 from gcs2s3.core.models import Action, DestObject, Kind, Outcome, SourceObject, WriteResult
-from gcs2s3.run.budget import ByteBudget
+from gcs2s3.run.budget import BufferPool, ByteBudget
 from gcs2s3.run.hooks import Delivery, Stage
 from gcs2s3.run.stopping import StopFlag
 from gcs2s3.run.transfer import Streaming, copy_in_parts, stream_version
@@ -71,7 +71,7 @@ class Deliverer:
         )
         self.budget = ByteBudget(settings.max_buffer)
         self.streaming = Streaming(settings.part_size, settings.multipart_threshold, self.budget, self.part_pool,
-                                   self.stop)
+                                   BufferPool(settings.part_size, self.budget), self.stop)
 
     def run(self, actions: Iterable[Action]) -> list[Outcome]:
         """Deliver every action, `workers` at a time; never raises for one object's failure. Once a stop

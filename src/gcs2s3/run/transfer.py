@@ -25,7 +25,7 @@ from typing import BinaryIO
 from gcs2s3.core.errors import Gcs2s3Error, IntegrityError
 from gcs2s3.core.hashes import BodyHasher, crc32c_b64, md5_hex_to_b64
 from gcs2s3.core.models import Headers, SourceObject, WriteResult
-from gcs2s3.run.budget import ByteBudget
+from gcs2s3.run.budget import BufferPool, ByteBudget
 from gcs2s3.run.stopping import StopFlag
 from gcs2s3.stores.protocols import MultipartTarget, Source, Target, multipart
 
@@ -52,6 +52,7 @@ class Streaming:
     threshold: int
     budget: ByteBudget
     uploaders: Executor
+    buffers: BufferPool
     stop: StopFlag
 
 
@@ -77,8 +78,8 @@ def stream_version(
         spool.seek(0)
         spool.truncate()
     if source.size <= how.threshold:
-        with how.budget.hold(source.size):
-            body = source_store.read(source, 0, source.size)
+        with how.budget.hold(source.size), how.buffers.lent(source.size) as reused:
+            body = source_store.read(source, 0, source.size, reused)
             if spool is not None:
                 spool.write(body)
                 spool.flush()
@@ -101,13 +102,16 @@ def stream_version(
                 raise failures[0]
             how.stop.check()
             taken = how.budget.acquire(end - start)
+            reused = how.buffers.take(end - start)
             try:
-                chunk = source_store.read(source, start, end)
+                chunk = source_store.read(source, start, end, reused)
                 if spool is not None:
                     spool.write(chunk)
                 hasher.update(chunk)
                 crc = crc32c_b64(chunk)
             except BaseException:
+                if reused is not None:
+                    how.buffers.give(reused)
                 how.budget.release(taken)
                 raise
 
@@ -115,7 +119,9 @@ def stream_version(
                 return number, target.upload_part(bucket, key, upload_id, number, chunk, crc), crc
 
             future = how.uploaders.submit(upload)
-            # Given back when the part is uploaded, failed or cancelled before it started.
+            # Given back when the part is uploaded, failed or cancelled before it started: the buffer
+            # first, so whoever the budget lets in next finds it.
+            future.add_done_callback(lambda _, chunk=chunk: how.buffers.give(chunk))
             future.add_done_callback(lambda _, taken=taken: how.budget.release(taken))
             future.add_done_callback(lambda done: failures.extend(_failure(done)))
             uploads.append(future)

@@ -166,13 +166,13 @@ class GcsSource:
         items = [_source_object(blob) for blob in pages]
         return items, sorted(pages.prefixes) if delimited else []
 
-    def read(self, obj: SourceObject, start: int, end: int) -> bytearray:
+    def read(self, obj: SourceObject, start: int, end: int, into: bytearray | None = None) -> bytearray:
         """Bytes [start, end) of exactly the listed generation, as stored (never decompressed), read
-        straight into one preallocated buffer. A read that fails on the way (connection dropped, 5xx,
-        429) is retried here, a few times, before the whole object is."""
+        straight into one preallocated buffer (`into`, when the caller reuses one). A read that fails on
+        the way (connection dropped, 5xx, 429) is retried here, a few times, before the whole object is."""
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
-                return self._read_once(obj, start, end)
+                return self._read_once(obj, start, end, into)
             except TransientError:
                 if attempt == READ_ATTEMPTS:
                     raise
@@ -180,12 +180,12 @@ class GcsSource:
         raise AssertionError("unreachable")
 
     @_translated("read")
-    def _read_once(self, obj: SourceObject, start: int, end: int) -> bytearray:
+    def _read_once(self, obj: SourceObject, start: int, end: int, into: bytearray | None) -> bytearray:
         """One media GET of the range. `Accept-Encoding: gzip` makes GCS send a gzip-encoded object as
         stored (no decompressive transcoding, which would also ignore the Range), so its hashes are those
         of the stored bytes. The body goes from the socket into the buffer with no intermediate chunks:
         google-cloud-storage's download reads 8 KiB chunks and costs ~4x the CPU per GB (README)."""
-        buffer = bytearray(end - start)
+        buffer = into if into is not None and len(into) == end - start else bytearray(end - start)
         if end <= start:
             return buffer
         url = self._bucket.blob(obj.name, generation=obj.generation)._get_download_url(self._client)

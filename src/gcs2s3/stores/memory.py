@@ -56,12 +56,15 @@ class MemorySource:
             items = sorted(self._objects.items())
         return [listed for name, (listed, _) in items if _in_range(name, prefix, start, end)]
 
-    def read(self, obj: SourceObject, start: int, end: int) -> bytearray:
+    def read(self, obj: SourceObject, start: int, end: int, into: bytearray | None = None) -> bytearray:
         with self._lock:
             current = self._objects.get(obj.name)
         if current is None or current[0].generation != obj.generation:
             raise NotFoundError(f"memory read: {obj.name!r} generation {obj.generation} is gone", 404)
-        return bytearray(current[1][start:end])
+        if into is None or len(into) != end - start:
+            return bytearray(current[1][start:end])
+        into[:] = current[1][start:end]
+        return into
 
 
 @dataclass

@@ -29,8 +29,9 @@ class Source(Protocol):
         """The objects under `prefix` whose name below it lies in [start, end) (end None: unbounded)."""
         ...
 
-    def read(self, obj: SourceObject, start: int, end: int) -> bytearray:
-        """Bytes [start, end) of exactly the listed generation of `obj`."""
+    def read(self, obj: SourceObject, start: int, end: int, into: bytearray | None = None) -> bytearray:
+        """Bytes [start, end) of exactly the listed generation of `obj`: in `into` when given (a reused
+        buffer of exactly end - start bytes, returned), else in a new one."""
         ...
 
 

@@ -31,6 +31,7 @@ from gcs2s3.core.errors import (
 )
 from gcs2s3.core.models import DestObject, Fetched, Headers, WriteResult
 from gcs2s3.stores.fanout import fanout_list
+from gcs2s3.stores.s3_direct import DirectCalls
 from gcs2s3.stores.translate import translating
 
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchUpload"}
@@ -173,6 +174,7 @@ class S3Target:
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
         self._client = core.create_client("s3", config=config)
         self._client.meta.events.register("choose-signer.s3", _python_sigv4)
+        self._direct = DirectCalls(self._client)
 
     def list(self, bucket: str, prefix: str) -> Iterator[DestObject]:
         return fanout_list(functools.partial(self._list_level, bucket), prefix)
@@ -243,6 +245,10 @@ class S3Target:
         headers: Headers | None = None,
         if_match: str | None = None,
     ) -> WriteResult:
+        done = self._direct.put(bucket, key, body, md5_b64=md5_b64, crc32c=crc32c, metadata=metadata,
+                                headers=headers, if_absent=if_absent, if_match=if_match)
+        if done is not None:
+            return done
         extra: dict[str, str] = {"IfNoneMatch": "*"} if if_absent else {}
         if md5_b64:
             extra["ContentMD5"] = md5_b64
@@ -253,7 +259,7 @@ class S3Target:
             Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
             Metadata=dict(metadata), **extra,
         )
-        return _result(response)
+        return self._direct.botocore_did(bucket, _result(response))
 
     @_translated("create multipart upload")
     def create_multipart(
@@ -267,11 +273,14 @@ class S3Target:
 
     @_translated("upload part")
     def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes, crc32c: str) -> str:
+        done = self._direct.upload_part(bucket, key, upload_id, number, body, crc32c)
+        if done is not None:
+            return done
         response = self._client.upload_part(
             Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
             ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
         )
-        return str(response["ETag"])
+        return self._direct.botocore_did(bucket, str(response["ETag"]))
 
     @_translated("complete multipart upload")
     def complete_multipart(
@@ -330,6 +339,9 @@ class S3Target:
     def copy(
         self, src_bucket: str, src_key: str, bucket: str, key: str, *, metadata: Mapping[str, str], headers: Headers
     ) -> WriteResult:
+        done = self._direct.copy(src_bucket, src_key, bucket, key, metadata=metadata, headers=headers)
+        if done is not None:
+            return done
         response = self._client.copy_object(
             Bucket=bucket,
             Key=key,
@@ -339,7 +351,7 @@ class S3Target:
             ChecksumAlgorithm="CRC32C",
             **_header_args(headers),
         )
-        return _result(response.get("CopyObjectResult", {}))
+        return self._direct.botocore_did(bucket, _result(response.get("CopyObjectResult", {})))
 
     def read_small(self, bucket: str, key: str) -> bytes | None:
         fetched = self.fetch(bucket, key)

@@ -1,0 +1,218 @@
+"""The three hot S3 calls (PutObject, UploadPart, CopyObject) sent without botocore's call pipeline.
+
+A botocore call costs ~1 ms of client CPU before and after the bytes move (event emission, parameter
+validation and serialisation, endpoint rules, response parsing); a delivery makes two or three of
+them per object. Here the request is built by hand, signed with botocore's own SigV4 signer, and sent
+on the botocore client's own connection pool (same TLS settings, proxies and pool size), at a quarter
+of the CPU (README, "What the data path is, and why").
+
+Nothing is guessed: the bucket's URL and signing region are taken, once per bucket, from a call that
+botocore builds and signs itself (and that is stopped before it is sent), so addressing style, custom
+endpoints, FIPS/dual-stack settings and the region are botocore's. Only a plain success is handled
+here. Anything else (an error status, a 200 with an error inside, a connection error, a header that
+is not ASCII) returns None and the caller makes the same call through botocore, which owns retries,
+redirects and error parsing; when botocore then succeeds where the direct call did not, the direct
+path is switched off for that bucket.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import botocore.auth
+from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.exceptions import BotoCoreError
+
+from gcs2s3.core.models import Headers, WriteResult
+from gcs2s3.core.version import VERSION
+
+T = TypeVar("T")
+_MISDIRECTED = {301, 307, 400, 403}
+_HEADER_NAMES = {
+    "content_type": "Content-Type", "cache_control": "Cache-Control",
+    "content_disposition": "Content-Disposition", "content_language": "Content-Language",
+    "content_encoding": "Content-Encoding",
+}
+
+
+class _UnsignedPayloadSigV4(botocore.auth.S3SigV4Auth):
+    """SigV4 over the headers only: every body sent here carries a CRC32C (and a single PUT the
+    listing's MD5) that S3 checks on receipt, so no SHA-256 of the body (1 s/GB of CPU)."""
+
+    def _should_sha256_sign_payload(self, request: AWSRequest) -> bool:
+        return False
+
+
+class _NoBody:
+    """The body of the answer the probe gets instead of sending anything."""
+
+    def stream(self, **_: object) -> Iterator[bytes]:
+        return iter(())
+
+
+def _capturing(probe_key: str, seen: threading.local) -> Any:
+    """botocore's `before-send` handler that stops the probe (a HEAD of `probe_key`, a name no one
+    uses): it notes the request's URL and signing region in `seen` and answers it with an empty 200,
+    so nothing is sent. Every other request goes on untouched."""
+
+    def capture(request: AWSRequest, **_: object) -> AWSResponse | None:
+        if not urlsplit(request.url).path.endswith("/" + probe_key):
+            return None
+        authorization = request.headers.get("Authorization", "")
+        if isinstance(authorization, bytes):
+            authorization = authorization.decode()
+        scope = authorization.partition("Credential=")[2].split(",")[0].split("/")
+        seen.request = (request.url, scope[2] if len(scope) > 2 else "")
+        return AWSResponse(request.url, 200, {}, _NoBody())
+
+    return capture
+
+
+def _ascii(headers: Mapping[str, str]) -> bool:
+    return all(value.isascii() and name.isascii() for name, value in headers.items())
+
+
+def _xml_value(body: bytes, tag: bytes) -> str | None:
+    """The text of the first <tag> in a small S3 response (no namespaces needed, no parser)."""
+    start = body.find(b"<" + tag + b">")
+    if start < 0:
+        return None
+    start += len(tag) + 2
+    end = body.find(b"</" + tag + b">", start)
+    return body[start:end].decode().replace("&quot;", '"').replace("&#34;", '"') if end >= 0 else None
+
+
+class DirectCalls:
+    """PutObject, UploadPart and CopyObject for one botocore S3 client; each returns None where the
+    caller must make the call through botocore instead."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._bases: dict[str, tuple[str, str] | None] = {}  # bucket -> (URL prefix, region) or None: off
+        self._declined = threading.local()  # the status of this thread's last declined direct call
+        self._probe_key = f"gcs2s3-endpoint-probe-{uuid.uuid4().hex}"
+        self._seen = threading.local()
+        client.meta.events.register_first("before-send.s3.HeadObject", _capturing(self._probe_key, self._seen))
+
+    def put(
+        self, bucket: str, key: str, body: bytes | bytearray, *, md5_b64: str | None, crc32c: str,
+        metadata: Mapping[str, str], headers: Headers | None, if_absent: bool, if_match: str | None,
+    ) -> WriteResult | None:
+        sent = {**_standard(headers), **_meta(metadata), "x-amz-checksum-crc32c": crc32c,
+                "x-amz-sdk-checksum-algorithm": "CRC32C"}
+        if md5_b64:
+            sent["Content-MD5"] = md5_b64
+        if if_absent:
+            sent["If-None-Match"] = "*"
+        if if_match:
+            sent["If-Match"] = f'"{if_match}"'
+        response = self._send("PUT", bucket, key, "", sent, body)
+        if response is None:
+            return None
+        return WriteResult(etag=response.headers.get("ETag", "").strip('"'),
+                           crc32c=response.headers.get("x-amz-checksum-crc32c"))
+
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, body: bytes | bytearray, crc32c: str
+    ) -> str | None:
+        query = f"uploadId={quote(upload_id, safe='-_.~')}&partNumber={number}"  # botocore's order
+        sent = {"x-amz-checksum-crc32c": crc32c, "x-amz-sdk-checksum-algorithm": "CRC32C"}
+        response = self._send("PUT", bucket, key, query, sent, body)
+        return None if response is None else response.headers.get("ETag") or None
+
+    def copy(
+        self, src_bucket: str, src_key: str, bucket: str, key: str, *, metadata: Mapping[str, str],
+        headers: Headers,
+    ) -> WriteResult | None:
+        sent = {**_standard(headers), **_meta(metadata), "x-amz-metadata-directive": "REPLACE",
+                "x-amz-checksum-algorithm": "CRC32C",
+                "x-amz-copy-source": quote(f"{src_bucket}/{src_key}".encode(), safe="-._~/")}
+        response = self._send("PUT", bucket, key, "", sent, b"")
+        if response is None:
+            return None
+        body = response.content
+        etag = _xml_value(body, b"ETag")
+        if b"<Error>" in body or etag is None:  # S3 may answer a copy 200 and fail it in the body
+            return None
+        return WriteResult(etag=etag.strip('"'), crc32c=_xml_value(body, b"ChecksumCRC32C"))
+
+    def botocore_did(self, bucket: str, result: T) -> T:
+        """Called with what botocore returned after this thread's direct call was declined. When the
+        direct call had been refused as misdirected or missigned (a redirect, 400 or 403) and botocore
+        succeeded, botocore knows something about the bucket that the probe did not (its region after
+        a redirect, say): the bucket is left to botocore from now on."""
+        if getattr(self._declined, "status", None) in _MISDIRECTED:
+            with self._lock:
+                self._bases[bucket] = None
+        return result
+
+    def _send(
+        self, method: str, bucket: str, key: str, query: str, headers: dict[str, str], body: bytes | bytearray
+    ) -> Any | None:
+        self._declined.status = None
+        base = self._base(bucket)
+        credentials = getattr(getattr(self._client, "_request_signer", None), "_credentials", None)
+        if base is None or credentials is None or not _ascii(headers):
+            return None
+        prefix, region = base
+        url = prefix + quote(key.encode(), safe="/~") + (f"?{query}" if query else "")
+        request = AWSRequest(method=method, url=url, data=body,
+                             headers={**headers, "User-Agent": f"gcs2s3/{VERSION}"})
+        try:
+            _UnsignedPayloadSigV4(credentials.get_frozen_credentials(), "s3", region).add_auth(request)
+            response = self._client._endpoint.http_session.send(request.prepare())
+        except BotoCoreError:  # a connection that failed: botocore's call (its retries) comes next
+            _pause()
+            return None
+        if response.status_code != 200:
+            self._declined.status = response.status_code
+            if response.status_code == 429 or response.status_code >= 500:
+                _pause()
+            return None
+        return response
+
+    def _base(self, bucket: str) -> tuple[str, str] | None:
+        """The URL prefix keys of `bucket` go after, and the region botocore signs it for."""
+        with self._lock:
+            if bucket in self._bases:
+                return self._bases[bucket]
+        found = self._probe(bucket)
+        with self._lock:
+            return self._bases.setdefault(bucket, found)
+
+    def _probe(self, bucket: str) -> tuple[str, str] | None:
+        self._seen.request = None
+        try:
+            self._client.head_object(Bucket=bucket, Key=self._probe_key)
+        except Exception:  # no credentials, a bad endpoint...: botocore says so on the real call
+            return None
+        if self._seen.request is None:
+            return None
+        url, region = self._seen.request
+        if urlsplit(url).query or not region:
+            return None
+        return url.removesuffix(self._probe_key), region
+
+
+def _pause() -> None:
+    """Before botocore makes a call the server just refused as busy: the wait botocore's standard
+    retry mode makes before its first retry (up to a second, at random), so a throttled bucket does
+    not get the same request twice at once."""
+    time.sleep(random.uniform(0, 1))
+
+
+def _standard(headers: Headers | None) -> dict[str, str]:
+    if headers is None:
+        return {}
+    return {name: value for field, name in _HEADER_NAMES.items() if (value := getattr(headers, field))}
+
+
+def _meta(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {f"x-amz-meta-{name}": value for name, value in metadata.items()}
