@@ -1,7 +1,10 @@
 """A small reverse proxy on 127.0.0.1 for tests: counts requests and injects faults.
 
-It sits between a client and an emulator (point STORAGE_EMULATOR_HOST or AWS_ENDPOINT_URL at it).
-It records each request (`requests`: method and path; `headers`: its headers). Hooks, each called
+It sits between a client and an emulator (point STORAGE_EMULATOR_HOST or AWS_ENDPOINT_URL at it),
+over plain HTTP or, given a certificate and key, over TLS (the client must trust that certificate).
+It keeps the client's connections alive whatever the emulator does with its own, and counts them
+(`connections`: TCP connections the client opened). It records each request (`requests`: method and
+path; `headers`: its headers). Hooks, each called
 with the request's method and path:
 - `fault` may return an HTTP status to answer instead of forwarding;
 - `tamper_request(method, path, body)` / `tamper_response(method, path, body)` may return other bytes
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +33,7 @@ S3_ERROR = {
 
 
 class Proxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, tls: tuple[str, str] | None = None) -> None:
         parts = urlsplit(upstream)
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 80
@@ -43,11 +47,17 @@ class Proxy:
         self.trapped = threading.Event()
         self.released = threading.Event()
         self.cut_off = False
+        self.connections = 0
         self.lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                with proxy.lock:
+                    proxy.connections += 1
+                super().setup()
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -127,7 +137,11 @@ class Proxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def __enter__(self) -> Proxy:

@@ -202,10 +202,21 @@ class GcsSource:
         except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(f"GCS read of {obj.name!r}: {_short(exc)}") from None
         finally:
-            response.close()
+            _done_with(response)
         if filled != len(buffer):
             raise TransientError(f"GCS read of {obj.name!r}: the body ended after {filled} of {len(buffer)} bytes")
         return buffer
+
+
+def _done_with(response: requests.Response) -> None:
+    """Give the connection back to the pool when its body was read to the end; else close it. (The body
+    is read below urllib3, so requests' `close()` would think it unread and close a connection that is
+    fine: every read would then open a new one, measured through a counting proxy.)"""
+    body = getattr(response.raw, "_fp", None)
+    if isinstance(body, http.client.HTTPResponse) and body.isclosed():
+        response.raw.release_conn()
+    else:
+        response.close()
 
 
 def _fill(response: requests.Response, buffer: bytearray) -> int:

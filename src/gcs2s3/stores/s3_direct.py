@@ -1,18 +1,19 @@
 """The three hot S3 calls (PutObject, UploadPart, CopyObject) sent without botocore's call pipeline.
 
-A botocore call costs ~1 ms of client CPU before and after the bytes move (event emission, parameter
+A botocore call costs ~0.8 ms of client CPU besides moving the bytes (event emission, parameter
 validation and serialisation, endpoint rules, response parsing); a delivery makes two or three of
 them per object. Here the request is built by hand, signed with botocore's own SigV4 signer, and sent
-on the botocore client's own connection pool (same TLS settings, proxies and pool size), at a quarter
-of the CPU (README, "What the data path is, and why").
+on the botocore client's own connection pool (same TLS settings, proxies and pool size): a CopyObject
+costs 0.53 ms of CPU instead of 0.83 (README, "What the data path is, and why").
 
 Nothing is guessed: the bucket's URL and signing region are taken, once per bucket, from a call that
 botocore builds and signs itself (and that is stopped before it is sent), so addressing style, custom
-endpoints, FIPS/dual-stack settings and the region are botocore's. Only a plain success is handled
-here. Anything else (an error status, a 200 with an error inside, a connection error, a header that
-is not ASCII) returns None and the caller makes the same call through botocore, which owns retries,
-redirects and error parsing; when botocore then succeeds where the direct call did not, the direct
-path is switched off for that bucket.
+endpoints, FIPS/dual-stack settings and the region are botocore's. Only a plain success and the two
+answers botocore would only get again (404, 412: raised as botocore's ClientError) are handled here.
+Anything else (another error status, a 200 with an error inside, a connection error, a header that is
+not ASCII) returns None and the caller makes the same call through botocore, which owns retries,
+redirects and error parsing; when botocore then succeeds where the direct call was refused as
+misdirected, the direct path is switched off for that bucket.
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from urllib.parse import quote, urlsplit
 
 import botocore.auth
 from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from gcs2s3.core.models import Headers, WriteResult
 from gcs2s3.core.version import VERSION
 
 T = TypeVar("T")
 _MISDIRECTED = {301, 307, 400, 403}
+# Answers that botocore would only get again: raised as botocore would raise them (412: a condition
+# such as If-None-Match failed, the lease and the archive rely on it; 404: no such bucket, key or upload).
+_FINAL = {404, 412}
 _HEADER_NAMES = {
     "content_type": "Content-Type", "cache_control": "Cache-Control",
     "content_disposition": "Content-Disposition", "content_language": "Content-Language",
@@ -113,7 +117,7 @@ class DirectCalls:
             sent["If-None-Match"] = "*"
         if if_match:
             sent["If-Match"] = f'"{if_match}"'
-        response = self._send("PUT", bucket, key, "", sent, body)
+        response = self._send("PutObject", bucket, key, "", sent, body)
         if response is None:
             return None
         return WriteResult(etag=response.headers.get("ETag", "").strip('"'),
@@ -124,7 +128,7 @@ class DirectCalls:
     ) -> str | None:
         query = f"uploadId={quote(upload_id, safe='-_.~')}&partNumber={number}"  # botocore's order
         sent = {"x-amz-checksum-crc32c": crc32c, "x-amz-sdk-checksum-algorithm": "CRC32C"}
-        response = self._send("PUT", bucket, key, query, sent, body)
+        response = self._send("UploadPart", bucket, key, query, sent, body)
         return None if response is None else response.headers.get("ETag") or None
 
     def copy(
@@ -134,7 +138,7 @@ class DirectCalls:
         sent = {**_standard(headers), **_meta(metadata), "x-amz-metadata-directive": "REPLACE",
                 "x-amz-checksum-algorithm": "CRC32C",
                 "x-amz-copy-source": quote(f"{src_bucket}/{src_key}".encode(), safe="-._~/")}
-        response = self._send("PUT", bucket, key, "", sent, b"")
+        response = self._send("CopyObject", bucket, key, "", sent, b"")
         if response is None:
             return None
         body = response.content
@@ -154,8 +158,10 @@ class DirectCalls:
         return result
 
     def _send(
-        self, method: str, bucket: str, key: str, query: str, headers: dict[str, str], body: bytes | bytearray
+        self, operation: str, bucket: str, key: str, query: str, headers: dict[str, str], body: bytes | bytearray
     ) -> Any | None:
+        """PUT one request (`operation` names it in errors): the response to a plain success; None when
+        botocore must make the call; raises the errors in _FINAL."""
         self._declined.status = None
         base = self._base(bucket)
         credentials = getattr(getattr(self._client, "_request_signer", None), "_credentials", None)
@@ -163,7 +169,7 @@ class DirectCalls:
             return None
         prefix, region = base
         url = prefix + quote(key.encode(), safe="/~") + (f"?{query}" if query else "")
-        request = AWSRequest(method=method, url=url, data=body,
+        request = AWSRequest(method="PUT", url=url, data=body,
                              headers={**headers, "User-Agent": f"gcs2s3/{VERSION}"})
         try:
             _UnsignedPayloadSigV4(credentials.get_frozen_credentials(), "s3", region).add_auth(request)
@@ -171,6 +177,8 @@ class DirectCalls:
         except BotoCoreError:  # a connection that failed: botocore's call (its retries) comes next
             _pause()
             return None
+        if response.status_code in _FINAL:
+            raise _client_error(response, operation)
         if response.status_code != 200:
             self._declined.status = response.status_code
             if response.status_code == 429 or response.status_code >= 500:
@@ -199,6 +207,14 @@ class DirectCalls:
         if urlsplit(url).query or not region:
             return None
         return url.removesuffix(self._probe_key), region
+
+
+def _client_error(response: Any, operation: str) -> ClientError:
+    """The botocore error for an S3 error answer, so it is translated where botocore's are."""
+    body = response.content or b""
+    error = {"Code": _xml_value(body, b"Code") or str(response.status_code),
+             "Message": _xml_value(body, b"Message") or ""}
+    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": response.status_code}}, operation)
 
 
 def _pause() -> None:
