@@ -23,6 +23,7 @@ from google.cloud import storage
 from proxy import Proxy
 from test_sync import sync_json
 
+from gcs2s3.core.errors import TransientError
 from gcs2s3.stores.gcs import GcsSource
 
 BIG = bytes(range(256)) * (24 * 1024)  # 6 MiB: a multipart upload with 5 MiB parts
@@ -98,6 +99,22 @@ def test_gcs_range_reads_reuse_their_connections(emulators: dict[str, str], monk
         for start in range(0, 1 << 20, 1 << 16):
             assert source.read(listed, start, start + (1 << 16)) == body[start : start + (1 << 16)]
     assert len(gcs.requests) >= 17 and gcs.connections <= 2, (len(gcs.requests), gcs.connections)
+
+
+def test_gcs_reads_honour_a_configured_http_proxy(emulators: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Media GETs skip requests' per-call work, but not the proxy settings: with HTTP_PROXY set (here to
+    a proxy that is not there) a read goes to the proxy, and fails as a retryable error."""
+    bucket = storage.Client(project="proxied").create_bucket(f"proxied-{emulators['s3_server']}")
+    bucket.blob("o").upload_from_string(b"through the proxy")
+    source = GcsSource(bucket.name)
+    (listed,) = source.list("")
+    assert source.read(listed, 0, listed.size) == b"through the proxy"
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    proxied = GcsSource(bucket.name)
+    with pytest.raises(TransientError):
+        proxied._read_once(listed, 0, listed.size, None)
 
 
 def self_signed(folder: Path) -> tuple[str, str]:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from gcs2s3.cli.metrics import emit_metrics
 from gcs2s3.cli.notify import notify
@@ -94,6 +93,8 @@ def _emit(report: RunReport, as_json: bool) -> None:
             sys.stdout.write(as_json_line(report) + "\n")
             sys.stdout.flush()
         else:
+            from rich.console import Console
+
             render(report, Console())
 
 

@@ -6,20 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING, Any
 
 from gcs2s3.core.models import Kind, Outcome, Plan
+
+if TYPE_CHECKING:  # rich is imported only for a terminal (20 ms and 2 MiB a scheduled run does not need)
+    from rich.progress import Progress, TaskID
 
 log = logging.getLogger("gcs2s3.cli.progress")
 INTERVAL_S = 30.0
@@ -44,6 +36,16 @@ class ProgressReporter:
         if not todo:
             return
         if self.interactive:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
             self._display = Progress(
                 TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                 TimeRemainingColumn(), console=Console(stderr=True),

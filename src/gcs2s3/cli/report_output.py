@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from datetime import datetime
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from gcs2s3.core.config import Settings
 from gcs2s3.core.keys import ARCHIVE_TIME_FORMAT
 from gcs2s3.core.report import RunReport, SyncCounts
 from gcs2s3.run.documents import put_document
 from gcs2s3.stores.protocols import Target
+
+if TYPE_CHECKING:  # rich is imported only to draw the table (--json and the logs do without it)
+    from rich.console import Console
 
 SHOWN_ACTIONS = 50
 
@@ -37,6 +38,8 @@ def as_json_line(report: RunReport) -> str:
 
 def render(report: RunReport, console: Console) -> None:
     """Print a report for a person: counts (and bytes), planned actions, every failure."""
+    from rich.table import Table
+
     targets = report.targets
     table = Table(title=f"gcs2s3 {report.command} [{targets.dev_level}]  {targets.source} -> {targets.primary}",
                   title_justify="left")

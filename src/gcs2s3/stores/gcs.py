@@ -1,9 +1,10 @@
 """GCS source adapter: google-cloud-storage for listing and auth, a plain media GET for the bytes.
 
 Lists with only the fields the planner needs, reads exact generations by byte range (so a version
-replaced mid-run is never mixed with its successor) with one GET through the client's authorized
-session straight into a preallocated buffer (the SDK's download costs ~4x the CPU per GB), and turns
-google-api-core / google-auth / HTTP exceptions into `gcs2s3.core.errors` types.
+replaced mid-run is never mixed with its successor) with one media GET on the urllib3 pool of the
+client's authorized session, straight into a preallocated buffer (the SDK's download costs ~4x the
+CPU per GB, requests' per-call work doubles a small read's), and turns google-api-core / google-auth
+/ HTTP exceptions into `gcs2s3.core.errors` types.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import http.client
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -144,6 +146,7 @@ class GcsSource:
         self._client._http.mount("http://", adapter)
         self.bucket = bucket
         self._bucket = self._client.bucket(bucket)
+        self._media = _MediaGets(self._client._http)
 
     def list(self, prefix: str) -> Iterator[SourceObject]:
         return fanout_list(self._list_level, prefix)
@@ -190,13 +193,16 @@ class GcsSource:
             return buffer
         url = self._bucket.blob(obj.name, generation=obj.generation)._get_download_url(self._client)
         headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "gzip"}
-        response = self._client._http.get(url, headers=headers, stream=True, timeout=READ_TIMEOUT)
         try:
-            if response.status_code >= 400:
-                raise gexc.from_http_response(response)
+            response = self._media.get(url, headers)
+        except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientError(f"GCS read of {obj.name!r}: {_short(exc)}") from None
+        try:
+            if response.status >= 400:
+                raise self._media.error(response)
             whole = start == 0 and end == obj.size
-            if response.status_code != 206 and not (response.status_code == 200 and whole):
-                raise StoreError(f"GCS read of {obj.name!r}: status {response.status_code} to a request for "
+            if response.status != 206 and not (response.status == 200 and whole):
+                raise StoreError(f"GCS read of {obj.name!r}: status {response.status} to a request for "
                                  f"bytes {start}-{end - 1}")
             filled = _fill(response, buffer)
         except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -208,21 +214,73 @@ class GcsSource:
         return buffer
 
 
-def _done_with(response: requests.Response) -> None:
+class _MediaGets:
+    """Where the media GETs go: straight onto the urllib3 pool of the client's own authorized session
+    (the same pool, TLS verification and CA bundle as its other requests), with the credentials'
+    headers added here. requests' per-call work (merging settings, reading the proxy environment,
+    hooks) cost 0.55 ms of CPU per read; this 0.22-0.28 (1,000 small reads, measured). Where a proxy
+    is configured for the URL the read goes through the session as before."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._pools: dict[str, Any] = {}  # scheme://host:port -> urllib3 pool, or None: through requests
+        self._lock = threading.Lock()
+
+    def get(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+        pool = self._pool(url)
+        if pool is None:
+            return self._session.get(url, headers=headers, stream=True, timeout=READ_TIMEOUT).raw
+        self._session.credentials.before_request(self._session._auth_request, "GET", url, headers)
+        return pool.urlopen(
+            "GET", url[url.index("/", url.index("//") + 2):], headers=headers, redirect=False,
+            assert_same_host=False, preload_content=False, decode_content=False, retries=False,
+            timeout=urllib3.Timeout(connect=READ_TIMEOUT[0], read=READ_TIMEOUT[1]),
+        )
+
+    def error(self, response: urllib3.BaseHTTPResponse) -> Exception:
+        """The google-api-core exception for an error answer (its JSON message when it has one). After
+        a 401 the credentials are refreshed, so the read's next attempt carries a new token."""
+        body = response.read(64 * 1024)
+        try:
+            message = json.loads(body)["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = body.decode("utf-8", "replace")[:300] or http.client.responses.get(response.status, "")
+        if response.status == 401 and hasattr(self._session.credentials, "refresh"):
+            self._session.credentials.refresh(self._session._auth_request)
+        return gexc.from_http_status(response.status, message)
+
+    def _pool(self, url: str) -> Any:
+        origin = url[: url.index("/", url.index("//") + 2)]
+        with self._lock:
+            if origin in self._pools:
+                return self._pools[origin]
+        pool = None
+        session = self._session
+        settings = session.merge_environment_settings(url, {}, None, None, None)
+        adapter = session.get_adapter(url)
+        if not settings["proxies"] and hasattr(adapter, "get_connection_with_tls_context"):
+            request = requests.Request("GET", url).prepare()
+            pool = adapter.get_connection_with_tls_context(request, settings["verify"], cert=settings["cert"])
+            adapter.cert_verify(pool, url, settings["verify"], settings["cert"])
+        with self._lock:
+            return self._pools.setdefault(origin, pool)
+
+
+def _done_with(response: urllib3.BaseHTTPResponse) -> None:
     """Give the connection back to the pool when its body was read to the end; else close it. (The body
-    is read below urllib3, so requests' `close()` would think it unread and close a connection that is
-    fine: every read would then open a new one, measured through a counting proxy.)"""
-    body = getattr(response.raw, "_fp", None)
+    is read below urllib3, so closing the response would close a connection that is fine: every read
+    would then open a new one, measured through a counting proxy.)"""
+    body = getattr(response, "_fp", None)
     if isinstance(body, http.client.HTTPResponse) and body.isclosed():
-        response.raw.release_conn()
+        response.release_conn()
     else:
         response.close()
 
 
-def _fill(response: requests.Response, buffer: bytearray) -> int:
+def _fill(response: urllib3.BaseHTTPResponse, buffer: bytearray) -> int:
     """Read the response body into `buffer`; how many bytes came. The body is read from http.client's
     own response (urllib3's `readinto` reads into a temporary bytes first), without content decoding."""
-    raw = getattr(response.raw, "_fp", None) or response.raw
+    raw = getattr(response, "_fp", None) or response
     view = memoryview(buffer)
     filled = 0
     while filled < len(buffer):
