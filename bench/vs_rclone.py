@@ -9,7 +9,8 @@ Then the emulators' own ceilings: a raw boto3 loop
 that PUTs the same bytes straight into S3 (one write per object, no source read) with the same
 parallelism, and the same loop followed by a CopyObject of each object, the least that any
 archive-then-primary delivery has to do. Data sets: (a) 300 objects / 1.2 GB of mixed sizes, (b) 20,000 objects of 1 KB,
-(c) one 2 GiB object, (m) the memory check: objects of 64 MiB, 1 GiB and 3 GiB, each synced by its
+(c) one 2 GiB object, (t) 2,000 objects of 32 KiB with both emulators behind a TLS relay (no ceiling
+rows: the ceilings run over plain HTTP), (m) the memory check: objects of 64 MiB, 1 GiB and 3 GiB, each synced by its
 own gcs2s3 run. rclone is Debian's package, installed with apt-get when missing (as root).
 """
 
@@ -19,6 +20,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,7 @@ from botocore.config import Config
 from google.cloud import storage
 
 from gcs2s3.testing.emulators import S3_SERVERS, running_emulators
+from gcs2s3.testing.tls import TlsRelay, self_signed
 
 MB = 1024 * 1024
 REQUEST = re.compile(r'"(GET|PUT|POST|HEAD|DELETE|PATCH) (\S+) HTTP/1\.[01]')
@@ -45,6 +48,8 @@ SETS = {
     + [(f"mixed/small/{i % 10}/{i:03d}.bin", 640 * 1024) for i in range(250)],
     "b": [(f"tiny/{i % 100:02d}/{i:05d}.txt", 1024) for i in range(20_000)],
     "c": [("one/huge.bin", 2048 * MB)],
+    # (t): over TLS (both emulators behind a TLS relay): what connections and handshakes cost the client
+    "t": [(f"tls/{i % 20:02d}/{i:04d}.bin", 32 * 1024) for i in range(2_000)],
     "m": [("m/object-64M.bin", 64 * MB), ("m/object-1G.bin", 1024 * MB), ("m/object-3G.bin", 3072 * MB)],
 }
 CHUNK = 64 * MB
@@ -233,8 +238,12 @@ def rclone_env(env: dict[str, str]) -> dict[str, str]:
 
 
 @contextmanager
-def session(s3_server: str, objects: list[tuple[str, int]]) -> Iterator[tuple[Path, dict[str, str], dict[str, Path]]]:
-    """Fresh emulators holding `objects` in the source bucket: (work folder, environment, request logs)."""
+def session(
+    s3_server: str, objects: list[tuple[str, int]], tls: bool = False
+) -> Iterator[tuple[Path, dict[str, str], dict[str, Path]]]:
+    """Fresh emulators holding `objects` in the source bucket: (work folder, environment, request logs).
+    With `tls`, the environment points the tools at TLS relays in front of both emulators, and tells
+    them to trust the relays' certificate."""
     with (
         tempfile.TemporaryDirectory(prefix="gcs2s3-bench-") as tmp,
         running_emulators(Path(tmp), True, s3_server) as env,
@@ -249,7 +258,13 @@ def session(s3_server: str, objects: list[tuple[str, int]]) -> Iterator[tuple[Pa
             s3.create_bucket(Bucket=bucket)
         total = populate(gcs, objects)
         print(f"populated {len(objects):,} obj / {total / MB:,.0f} MiB ({s3_server})", file=sys.stderr)
-        yield folder, {**os.environ, **env}, logs
+        if not tls:
+            yield folder, {**os.environ, **env}, logs
+            return
+        cert = self_signed(folder)
+        with TlsRelay(env["STORAGE_EMULATOR_HOST"], cert) as gcs_tls, TlsRelay(env["AWS_ENDPOINT_URL"], cert) as s3_tls:
+            yield folder, {**os.environ, **env, "STORAGE_EMULATOR_HOST": gcs_tls.url, "AWS_ENDPOINT_URL": s3_tls.url,
+                           "AWS_CA_BUNDLE": cert[0], "REQUESTS_CA_BUNDLE": cert[0], "RCLONE_CA_CERT": cert[0]}, logs
 
 
 def gcs2s3_command(folder: Path, workers: int) -> list[str]:
@@ -266,8 +281,9 @@ def measure(tool: str, data: str, run: str, result: Run) -> Measure:
 def bench_set(name: str, workers: int, with_rclone: bool, s3_server: str) -> list[Measure]:
     results = []
     objects = SETS[name]
-    label = f"({name}) {len(objects):,} obj / {sum(size for _, size in objects) / MB:,.0f} MiB"
-    with session(s3_server, objects) as (folder, env, logs):
+    tls = name == "t"
+    label = f"({name}) {len(objects):,} obj / {sum(size for _, size in objects) / MB:,.0f} MiB{' TLS' if tls else ''}"
+    with session(s3_server, objects, tls) as (folder, env, logs):
         flags = ["--checksum", "--s3-no-head", "--transfers", str(workers), "--checkers", str(2 * workers)]
         rclone = ["rclone", "copy", "gcs:bench-src", "s3:bench-rclone", *flags]
         # The same work as ours: the primary copy, then every object copied server-side to the archive.
@@ -280,7 +296,7 @@ def bench_set(name: str, workers: int, with_rclone: bool, s3_server: str) -> lis
                 results.append(measure("rclone", label, run, one))
                 results.append(measure("rclone same work", label, run, one.then(
                     measured(archive, rclone_env(env), logs))))
-        for tool, then_copy in (("ceiling: PUT", False), ("ceiling: PUT + copy", True)):
+        for tool, then_copy in (("ceiling: PUT", False), ("ceiling: PUT + copy", True)) if not tls else ():
             s3 = boto3.client("s3")
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench-ceiling"):  # start empty
                 for item in page.get("Contents", ()):
@@ -342,7 +358,7 @@ def table(results: list[Measure]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="abcm", help="which data sets, any of a b c m (default: all)")
+    parser.add_argument("--sets", default="actbm", help="which data sets, any of a b c t m (default: all)")
     parser.add_argument("--workers", type=int, default=8, help="gcs2s3 workers = rclone --transfers")
     parser.add_argument("--no-rclone", action="store_true", help="skip the rclone baseline")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -350,6 +366,8 @@ def main() -> int:
     parser.add_argument("--s3", choices=S3_SERVERS, help="the S3 server for every set (default: moto for a and "
                         "b; SeaweedFS for c and m, whose gigabytes moto would hold several times in memory)")
     args = parser.parse_args()
+    # A bench stopped with SIGTERM (a timeout, say) still stops its emulators on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with_rclone = not args.no_rclone and ensure_rclone()
     # fake-gcs-server keeps several transient copies of an uploaded body: a tighter Go GC keeps a 3 GiB
     # object within this machine's memory (it does not change what is measured).
@@ -357,7 +375,7 @@ def main() -> int:
     EXTRA_SETTINGS.extend(args.set)
     results = []
     for name in args.sets:
-        server = args.s3 or ("seaweedfs" if name in "cm" else "moto")
+        server = args.s3 or ("seaweedfs" if name in "cmt" else "moto")
         if name == "m":
             results += bench_memory(args.workers, server)
         else:

@@ -8,23 +8,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import os
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from conftest import World
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from google.cloud import storage
 from proxy import Proxy
 from test_sync import sync_json
 
 from gcs2s3.core.errors import TransientError
 from gcs2s3.stores.gcs import GcsSource
+from gcs2s3.testing.tls import self_signed
 
 BIG = bytes(range(256)) * (24 * 1024)  # 6 MiB: a multipart upload with 5 MiB parts
 
@@ -115,26 +109,6 @@ def test_gcs_reads_honour_a_configured_http_proxy(emulators: dict[str, str], mon
     proxied = GcsSource(bucket.name)
     with pytest.raises(TransientError):
         proxied._read_once(listed, 0, listed.size, None)
-
-
-def self_signed(folder: Path) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 (and its key) that the clients are told to trust."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "proxy.pem", folder / "proxy.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_file), str(key_file)
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
