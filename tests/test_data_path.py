@@ -131,3 +131,34 @@ def test_a_run_opens_no_more_connections_than_its_pools_hold(
     pool = 2 * 2 + 4
     assert len(s3.requests) >= 100 and len(gcs.requests) >= 49, (len(s3.requests), len(gcs.requests))
     assert 1 <= s3.connections <= pool and 1 <= gcs.connections <= pool, (s3.connections, gcs.connections)
+
+
+def test_a_401_on_a_media_get_refreshes_the_token_and_is_retryable() -> None:
+    """As google-auth's authorized session does: a 401 (a token that expired early) refreshes the
+    credentials and the read is tried again; other error answers keep their google-api-core type."""
+    import io
+
+    import urllib3
+    from google.api_core import exceptions as gexc
+
+    from gcs2s3.stores.gcs import _MediaGets
+
+    class Credentials:
+        refreshed = 0
+
+        def refresh(self, request: object) -> None:
+            Credentials.refreshed += 1
+
+    class Session:
+        credentials = Credentials()
+        _auth_request = object()
+
+    def answer(status: int, body: bytes) -> urllib3.HTTPResponse:
+        return urllib3.HTTPResponse(body=io.BytesIO(body), status=status, preload_content=False)
+
+    media = _MediaGets(Session())
+    error = media.error(answer(401, b'{"error": {"message": "token expired"}}'))
+    assert isinstance(error, TransientError) and "token expired" in str(error) and Credentials.refreshed == 1
+    error = media.error(answer(403, b'{"error": {"message": "no access"}}'))
+    assert isinstance(error, gexc.Forbidden) and "no access" in str(error) and Credentials.refreshed == 1
+    assert isinstance(media.error(answer(503, b"busy")), gexc.ServiceUnavailable)

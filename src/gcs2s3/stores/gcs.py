@@ -25,6 +25,7 @@ import requests.adapters
 import urllib3
 from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
+from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2 import service_account
 
@@ -238,15 +239,19 @@ class _MediaGets:
         )
 
     def error(self, response: urllib3.BaseHTTPResponse) -> Exception:
-        """The google-api-core exception for an error answer (its JSON message when it has one). After
-        a 401 the credentials are refreshed, so the read's next attempt carries a new token."""
+        """The google-api-core exception for an error answer (its JSON message when it has one). A 401
+        (a token that expired early, say) refreshes the credentials, as the authorized session does,
+        and is retryable: the read's next attempt carries the new token. A refresh that fails is an
+        access-denied error."""
         body = response.read(64 * 1024)
         try:
             message = json.loads(body)["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = body.decode("utf-8", "replace")[:300] or http.client.responses.get(response.status, "")
-        if response.status == 401 and hasattr(self._session.credentials, "refresh"):
-            self._session.credentials.refresh(self._session._auth_request)
+        credentials = self._session.credentials
+        if response.status == 401 and not isinstance(credentials, AnonymousCredentials):
+            credentials.refresh(self._session._auth_request)
+            return TransientError(f"GCS read: 401 {message} (credentials refreshed)", 401)
         return gexc.from_http_status(response.status, message)
 
     def _pool(self, url: str) -> Any:
