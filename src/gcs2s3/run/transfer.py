@@ -4,10 +4,10 @@ copying one S3 object to another key server-side, in parts when it is large.
 Small objects go in one PUT, with the listing's MD5 as Content-MD5 and the CRC32C computed as they
 pass (no local MD5: S3 checks the bytes against the listing's). Larger ones are read from GCS part by
 part (ranged reads of the listed generation, in order, so the whole-object CRC32C is computed as the
-bytes pass) and each part
-is handed to a shared pool of uploaders, so several parts of one object are in flight at once. Every
-part takes its room in the shared ByteBudget before it is read and gives it back once S3 has it:
-memory is bounded by the budget, never by the object's size. The object's hashes are compared with
+bytes pass) and each part is handed to a shared pool of uploaders, so several parts of one object are
+in flight at once. Every part takes its room in the shared ByteBudget before it is read (and a
+part-size buffer from the BufferPool) and gives both back once S3 has it: memory is bounded by the
+budget, never by the object's size. The object's hashes are compared with
 the listing before the upload is completed, and S3 is given per-part CRC32Cs and the full-object
 CRC32C to validate on receipt, so neither a corrupted read nor a corrupted upload can land. A failed
 multipart upload is aborted: nothing partial is left behind.
