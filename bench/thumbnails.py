@@ -80,7 +80,7 @@ def photos(count: int, megapixels: float) -> list[Path]:
 
 def measured_draw(path: str) -> tuple[int, int]:
     """In a drawing process: draw one photo; (files made, this process's peak RSS in KiB)."""
-    files = render(path, SIZES, LIMIT)
+    files = render(path, SIZES, LIMIT).files
     return len(files), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
@@ -108,7 +108,7 @@ def wordpress(wp, paths: list[Path], processes: int) -> tuple[float, int, int, l
 
 
 def _files_of(path: Path) -> dict[str, tuple[int, int]]:
-    return {thumbnail_key(path.name, f.suffix): (f.width, f.height) for f in render(str(path), SIZES, LIMIT)}
+    return {thumbnail_key(path.name, f.suffix): (f.width, f.height) for f in render(str(path), SIZES, LIMIT).files}
 
 
 def _wordpress_files(meta: dict) -> dict[str, tuple[int, int]]:
@@ -122,7 +122,7 @@ def contact_sheet(wp, paths: list[Path], metas: list[dict], out: Path) -> None: 
     """Rows: one photo's medium and thumbnail, ours then WordPress's, side by side."""
     tiles = []
     for path, meta in list(zip(paths, metas, strict=True))[:3]:
-        files = render(str(path), SIZES, LIMIT)
+        files = render(str(path), SIZES, LIMIT).files
         folder = wp.uploads / Path(meta["file"]).parent
         stem = meta["upload_name"]
         for file in files:

@@ -30,7 +30,7 @@ def sizes_of(files: list) -> list[tuple[str, int, int]]:
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".gif"])
 def test_each_sized_type_gets_every_wordpress_file_at_its_exact_size(suffix: str) -> None:
     data = photo(1200, 900, suffix)
-    files = render(data, SIZES, LIMIT)
+    files = render(data, SIZES, LIMIT).files
     expected = [(d.suffix, d.width, d.height) for d in derived_images(1200, 900, orientation=1,
                 mime=read_header(data).mime, sizes=SIZES)]
     assert sizes_of(files) == expected
@@ -45,7 +45,7 @@ def test_exif_orientation_is_applied_and_metadata_dropped_but_the_colour_profile
     data = encoded(image, ".jpg", keep=31, profile="srgb")  # keep all: EXIF (with orientation) and ICC
     source = pyvips.Image.new_from_buffer(data, "")
     assert "exif-data" in source.get_fields() and "icc-profile-data" in source.get_fields()
-    files = render(data, SIZES, LIMIT)
+    files = render(data, SIZES, LIMIT).files
     assert sizes_of(files)[:3] == [("-rotated", 900, 1200), ("-150x150", 150, 150), ("-225x300", 225, 300)]
     for f in files:
         fields = pyvips.Image.new_from_buffer(f.data, "").get_fields()
@@ -57,9 +57,18 @@ def test_exif_orientation_is_applied_and_metadata_dropped_but_the_colour_profile
 
 
 def test_small_images_get_nothing_and_big_ones_get_scaled() -> None:
-    assert render(photo(100, 80, ".jpg"), SIZES, LIMIT) == []
-    big = render(photo(3000, 2000, ".jpg", Q=60), SIZES, LIMIT)
+    assert render(photo(100, 80, ".jpg"), SIZES, LIMIT).files == []
+    big = render(photo(3000, 2000, ".jpg", Q=60), SIZES, LIMIT).files
     assert sizes_of(big)[0] == ("-scaled", 2560, 1707)
+
+
+def test_only_draws_the_files_asked_for_at_the_same_size_and_keeps_the_header() -> None:
+    data = photo(3000, 2000, ".jpg", Q=60)
+    whole = render(data, SIZES, LIMIT)
+    part = render(data, SIZES, LIMIT, only=frozenset({"-150x150", "-768x512"}))
+    assert sizes_of(part.files) == [s for s in sizes_of(whole.files) if s[0] in ("-150x150", "-768x512")]
+    assert part.header == whole.header == read_header(data)
+    assert render(data, SIZES, LIMIT, only=frozenset()).files == []
 
 
 def test_corrupt_truncated_and_over_limit_images_are_refused_with_a_reason() -> None:
@@ -95,7 +104,7 @@ def test_gps_tags_never_reach_a_thumbnail() -> None:
     data = with_gps(photo(1200, 900, ".jpg", keep=0))
     source = pyvips.Image.new_from_buffer(data, "")
     assert any(field.startswith("exif-ifd3-GPS") for field in source.get_fields())  # the input has GPS
-    files = render(data, SIZES, LIMIT)
+    files = render(data, SIZES, LIMIT).files
     assert files
     for f in files:
         fields = pyvips.Image.new_from_buffer(f.data, "").get_fields()
@@ -109,7 +118,7 @@ def test_only_a_jpegs_orientation_is_applied_as_in_wordpress() -> None:
     image.set_type(pyvips.GValue.gint_type, "orientation", 6)
     data = encoded(image, ".webp", keep=31)
     assert read_header(data).orientation == 1
-    assert [f.suffix for f in render(data, SIZES, LIMIT)][:2] == ["-150x150", "-300x225"]
+    assert [f.suffix for f in render(data, SIZES, LIMIT).files][:2] == ["-150x150", "-300x225"]
 
 
 def test_a_drawing_process_that_dies_costs_only_its_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -131,10 +140,11 @@ def test_a_drawing_process_that_dies_costs_only_its_image(tmp_path) -> None:  # 
     # The storage target is never reached: no file is drawn, and the image had no earlier files.
     delivery = Delivery(action, image, None, "b", ByteBudget(1 << 20))  # type: ignore[arg-type]
     with Thumbnailer(settings) as thumbnailer:  # type: ignore[arg-type]
-        assert [f.suffix for f in thumbnailer._drawn(image)] == ["-150x150", "-300x225"]
+        assert [f.suffix for f in thumbnailer._drawn(image).files] == ["-150x150", "-300x225"]
         (child,) = multiprocessing.active_children()
         os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
         child.join(10)
         outcome = thumbnailer.make(delivery)
         assert outcome.error and "died" in outcome.error and outcome.written == ()
-        assert [f.suffix for f in thumbnailer._drawn(image)] == ["-150x150", "-300x225"]
+        assert outcome.entry is None  # nothing lasting recorded: the image is drawn again by a later run
+        assert [f.suffix for f in thumbnailer._drawn(image).files] == ["-150x150", "-300x225"]

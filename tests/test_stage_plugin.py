@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from test_engine_memory import BODIES, contents, stores, sync
 
-from gcs2s3 import CollisionError, Delivery, Outcome, RunContext, StageBase, StageReport
+from gcs2s3 import CollisionError, Delivery, Outcome, RunContext, StageBase, StageReport, VerifyContext
 from gcs2s3.cli.metrics import run_metrics
 from gcs2s3.cli.report_output import render
 from gcs2s3.core.hashes import BodyHasher
@@ -77,6 +77,19 @@ class Recorder(StageBase):
         return StageReport(self.name, RecorderCounts(len(seen), sum(seen)), failures,
                            members=(("recorder_note", "hello"),), metrics=(("Recorded", len(seen), "Count"),))
 
+    def verify(self, check: VerifyContext) -> StageReport:
+        """Each delivered .csv has its sidecar, holding the SHA-256 of what the primary object holds now."""
+        self._called("verify")
+        failures = []
+        for action in check.plan.actions:
+            if not action.dest_key.endswith(".csv") or action.kind is Kind.NEW:
+                continue
+            body = check.target.read_small(check.settings.s3_bucket, action.dest_key) or b""
+            sidecar = check.target.read_small(check.settings.s3_bucket, action.dest_key + SIDECAR)
+            if sidecar != hashlib.sha256(body).hexdigest().encode():
+                failures.append(Failure(action.dest_key + SIDECAR, "sidecar missing or wrong"))
+        return StageReport(self.name, RecorderCounts(seen=len(check.plan.actions)), tuple(failures))
+
     def close(self) -> None:
         self._called("close")
 
@@ -121,6 +134,18 @@ def test_a_third_stage_uses_every_hook_and_reaches_the_report() -> None:
         raise AssertionError("the sidecar name was not refused")
     except CollisionError as exc:
         assert "r/q1.csv.sha256" in str(exc)
+    # ... `verify` asks it to check its output, and counts its problems ...
+    from gcs2s3 import run_verify, verify_report
+
+    source, target = stores()
+    assert sync(source, target, stages=[Recorder()]).exit_code == 0
+    checker = Recorder()
+    verified = run_verify(settings, source, target, stages=[checker])
+    assert verified.ok and checker.calls[-2:] == ["verify", "close"]
+    target.delete("dst-b", "r/q1.csv" + SIDECAR)
+    verified = run_verify(settings, source, target, stages=[Recorder()])
+    assert [(p.key, p.reason) for p in verified.problems] == [("r/q1.csv.sha256", "sidecar missing or wrong")]
+    assert verify_report(settings, verified, 0.0).to_json()["recorder"] == {"seen": 3, "bytes_seen": 0}
     # ... and its failures make the run exit 1.
     source, target = stores()
     source.put("bad.csv", b"x")

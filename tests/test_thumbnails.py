@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -11,6 +12,8 @@ from test_sync import sync_json
 pyvips = pytest.importorskip("pyvips")
 
 ON = {"thumbnails": "true", "thumbnail_workers": "2"}
+NO_BACKFILL = {"backfill_due": 0, "backfill_done": 0, "backfill_failed": 0, "backfill_left": 0,
+               "backfill_files_written": 0, "backfill_files_removed": 0}
 
 
 def dims(body: bytes) -> tuple[int, int]:
@@ -39,7 +42,7 @@ def test_each_delivered_image_gets_wordpress_files_beside_it(world: World) -> No
         {"key": "photos/broken.jpg", "reason": report["failures"][0]["reason"]}
     ] and "no thumbnails: corrupt or truncated" in report["failures"][0]["reason"]
     assert report["thumbnails"] == {"images_sized": 3, "files_written": 11, "stale_files_removed": 0,
-                                    "images_not_sized": 1, "images_failed": 1}
+                                    "images_not_sized": 1, "images_failed": 1, **NO_BACKFILL}
     primary = world.keys()
     derived = {k: dims(v) for k, v in primary.items() if k.startswith("photos/") and "-" in k}
     assert derived == {
@@ -58,8 +61,12 @@ def test_each_delivered_image_gets_wordpress_files_beside_it(world: World) -> No
 
     code, again = sync_json(world, **ON)
     assert code == 0 and again["counts"]["unchanged"] == 7 and again["thumbnails"]["files_written"] == 0
+    assert again["thumbnails"]["backfill_due"] == 0  # the corrupt image was recorded: not tried again
     assert world.keys().keys() == primary.keys()
-    assert cli("verify", "--config", str(world.ini(**ON)), "--dev-level", "Stage").code == 0
+    checked = cli("verify", "--config", str(world.ini(**ON)), "--dev-level", "Stage", "--deep-verify", "--json")
+    assert checked.code == 0, checked.stdout
+    verified = json.loads(checked.stdout)["thumbnails"]
+    assert verified == {"images_checked": 5, "files_checked": 11, "images_not_sized": 1, "problems": 0}
 
 
 def test_three_runs_never_read_their_own_output(world: World) -> None:

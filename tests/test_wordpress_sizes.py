@@ -61,7 +61,7 @@ def test_same_names_sizes_and_pictures_as_wordpress(wordpress: Any, tmp_path: Pa
     for path, meta in zip(paths, metas, strict=True):
         # nothing renamed (WordPress lower-cases an upload's extension, as our derived names do)
         assert meta["upload_name"] == thumbnail_key(path.name, "")
-        ours = {thumbnail_key(path.name, f.suffix): f for f in render(path, WORDPRESS_DEFAULT_SIZES, 10**9)}
+        ours = {thumbnail_key(path.name, f.suffix): f for f in render(path, WORDPRESS_DEFAULT_SIZES, 10**9).files}
         theirs = wordpress_files(meta)
         assert {name: (f.width, f.height) for name, f in ours.items()} == theirs, path.name
         folder = wordpress.uploads / Path(meta["file"]).parent

@@ -30,6 +30,7 @@ _EXPORTS = {
     "Outcome": "core.models", "Plan": "core.models",
     "RunReport": "core.report", "StageReport": "core.report",
     "Delivery": "run.hooks", "RunContext": "run.hooks", "Stage": "run.hooks", "StageBase": "run.hooks",
+    "VerifyContext": "run.hooks",
     "sync_report": "run.summary", "verify_report": "run.summary",
     "SyncResult": "run.sync", "make_plan": "run.sync", "run_sync": "run.sync",
     "VerifyResult": "run.verify", "run_verify": "run.verify",
@@ -40,8 +41,8 @@ _EXPORTS = {
 __all__ = [
     "CollisionError", "ConfigError", "Delivery", "Gcs2s3Error", "MultipartTarget", "Outcome", "Plan", "RunContext",
     "RunReport", "Settings", "Source", "Stage", "StageBase", "StageReport", "StoreError", "SyncResult", "Target",
-    "TransientError", "VerifyResult", "load_settings", "make_plan", "open_settings", "open_stores", "run_sync",
-    "run_verify", "stages_for", "sync_report", "verify_report",
+    "TransientError", "VerifyContext", "VerifyResult", "load_settings", "make_plan", "open_settings", "open_stores",
+    "run_sync", "run_verify", "stages_for", "sync_report", "verify_report",
 ]
 __version__ = VERSION
 
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from gcs2s3.core.errors import CollisionError, ConfigError, Gcs2s3Error, StoreError, TransientError
     from gcs2s3.core.models import Outcome, Plan
     from gcs2s3.core.report import RunReport, StageReport
-    from gcs2s3.run.hooks import Delivery, RunContext, Stage, StageBase
+    from gcs2s3.run.hooks import Delivery, RunContext, Stage, StageBase, VerifyContext
     from gcs2s3.run.summary import sync_report, verify_report
     from gcs2s3.run.sync import SyncResult, make_plan, run_sync
     from gcs2s3.run.verify import VerifyResult, run_verify

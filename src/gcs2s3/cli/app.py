@@ -257,7 +257,7 @@ def verify(
     def body(settings: Settings) -> int:
         source, target = open_stores(settings)
         started, clock = datetime.now(UTC), time.monotonic()
-        result = run_verify(settings, source, target, deep=deep_verify, claimants=stages_for(settings))
+        result = run_verify(settings, source, target, deep=deep_verify, stages=stages_for(settings))
         return _finish(settings, target, verify_report(settings, result, time.monotonic() - clock), started, as_json)
 
     _life("verify", config, dev_level, debug, body)

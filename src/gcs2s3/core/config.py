@@ -130,6 +130,9 @@ class Settings(BaseModel):
     # processes that draw them (0 = one per core).
     thumbnail_max_pixels: int = Field(default=100_000_000, ge=1, le=2_000_000_000)
     thumbnail_workers: int = Field(default=0, ge=0, le=64)
+    # Images delivered earlier whose thumbnails are missing or of other sizes: at most this many are
+    # brought up to date per run (0 = no back-fill), so one tick cannot run for days.
+    thumbnail_backfill_per_run: int = Field(default=1000, ge=0, le=10_000_000)
     # WordPress: uploads in flight at once, and how long one request may take (WordPress makes its
     # sizes while it answers an upload).
     wordpress_workers: int = Field(default=4, ge=1, le=32)

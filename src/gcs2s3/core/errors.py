@@ -120,6 +120,11 @@ class ImageError(Gcs2s3Error):
     delivered and archived, the report lists it with this reason."""
 
 
+class DrawingDied(ImageError):
+    """The process drawing an image died (out of memory, a crash in libvips): the image may well draw
+    next time, so nothing lasting is recorded for it."""
+
+
 class NotSized(Gcs2s3Error):
     """Not a type that WordPress sizes (it is delivered and counted as not sized)."""
 

@@ -116,6 +116,7 @@ class Plan:
     placeholders: int = 0  # GCS "folder" markers (name ending in "/", size 0), skipped
     target_only: int = 0  # keys under the primary prefix with no source object (left alone)
     attached_in_target: int = 0  # keys in the primary target that stages claimed for source objects
+    attached_etags: dict[str, str] = field(default_factory=dict)  # those keys' ETags, as listed
 
     def of_kind(self, *kinds: Kind) -> list[Action]:
         return [a for a in self.actions if a.kind in kinds]

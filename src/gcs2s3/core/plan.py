@@ -125,6 +125,7 @@ def build_plan(
     mapped.sort(key=lambda item: item[0])
     listed = sorted(((t.key.encode("utf-8"), t) for t in target_list), key=lambda item: item[0])
     attached_keys = {key for keys in attached.values() for key in keys}
+    plan.attached_etags = {t.key: t.etag for t in target_list if t.key in attached_keys}
     i = 0
     for key_bytes, source, dest, archive, headers, unfit in mapped:
         while i < len(listed) and listed[i][0] < key_bytes:

@@ -14,8 +14,12 @@ order a run calls them:
    local file), `metadata` (extra user metadata on the objects written), `on_delivered` (after the
    archive entry is written and verified, before the primary copy; its result is kept on the
    outcome under the stage's name). A stage error here is the object's failure: it is retried whole.
-4. `finish` (after delivery, also on a dry run): the stage's part of the report.
+4. `finish` (after delivery, also on a dry run): the stage's own work on what the run did not deliver
+   (thumbnails back-fill images delivered earlier), and its part of the report.
 5. `close`: always, last.
+
+`verify` (the `verify` command, after claims): check the stage's output for every delivered object;
+its failures are verification problems.
 
 A stage that needs no hook inherits it from StageBase.
 """
@@ -47,6 +51,16 @@ class RunContext:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyContext:
+    """What a stage's `verify` hook checks against."""
+
+    settings: Settings
+    target: Target
+    plan: Plan  # the plan against the current listings: each action's `attached` keys are the stage's files
+    deep: bool  # --deep-verify: read what is needed to check content, not just names
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """One version just archived (and verified), before its primary copy is written."""
 
@@ -72,6 +86,8 @@ class Stage(Protocol):
 
     def finish(self, run: RunContext, outcomes: Sequence[Outcome]) -> StageReport | None: ...
 
+    def verify(self, check: VerifyContext) -> StageReport | None: ...
+
     def close(self) -> None: ...
 
 
@@ -96,6 +112,9 @@ class StageBase:
         return None
 
     def finish(self, run: RunContext, outcomes: Sequence[Outcome]) -> StageReport | None:
+        return None
+
+    def verify(self, check: VerifyContext) -> StageReport | None:
         return None
 
     def close(self) -> None:

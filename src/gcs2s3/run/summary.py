@@ -56,4 +56,4 @@ def verify_report(settings: Settings, result: VerifyResult, seconds: float) -> R
                           problems=len(result.problems), refused=len(result.refused))
     failures = tuple(result.problems + result.refused)
     return RunReport(command="verify", targets=Targets.of(settings), exit_code=0 if result.ok and not result.refused
-                     else 1, seconds=seconds, counts=counts, failures=failures)
+                     else 1, seconds=seconds, counts=counts, failures=failures, stages=tuple(result.stage_reports))

@@ -3,7 +3,8 @@
 `written_mismatch` judges one write from what S3 itself reported (single-part ETag = MD5, or the
 full-object CRC32C S3 computed); `deep_mismatch` re-reads a body and hashes it; `run_verify` re-lists
 source, primary and archive and reports every delivered key that differs from its source and every
-current version that has no archive entry.
+current version that has no archive entry, then asks each stage to check its own output (`verify`
+hook: thumbnails check each image's derived files).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from gcs2s3.core.config import Settings
 from gcs2s3.core.hashes import BodyHasher
 from gcs2s3.core.models import DestObject, Failure, Kind, SourceObject, WriteResult, is_md5_etag
-from gcs2s3.core.plan import Claimant, build_plan
+from gcs2s3.core.plan import build_plan
+from gcs2s3.core.report import StageReport
+from gcs2s3.run.hooks import Stage, VerifyContext
 from gcs2s3.run.listings import archive_listing, in_background, primary_listing, source_listing
 from gcs2s3.stores.protocols import Source, Target
 
@@ -83,6 +86,7 @@ class VerifyResult:
     archive_checked: int = 0
     problems: list[Failure] = field(default_factory=list)
     refused: list[Failure] = field(default_factory=list)
+    stage_reports: list[StageReport] = field(default_factory=list)  # their failures are also in `problems`
 
     @property
     def ok(self) -> bool:
@@ -96,15 +100,15 @@ def run_verify(
     *,
     deep: bool = False,
     on_progress: Callable[[int], None] | None = None,
-    claimants: Sequence[Claimant] = (),
+    stages: Sequence[Stage] = (),
 ) -> VerifyResult:
-    """Re-list everything and check every current source version against both targets. `claimants`:
-    the stages whose names the planner must respect (the same refusals as a sync)."""
+    """Re-list everything and check every current source version against both targets, then let each
+    stage check its output (`stages`: the configured ones; their claims are respected as in a sync)."""
     rules = settings.key_rules
     with ThreadPoolExecutor(max_workers=2) as pool:  # all three listings at once
         targets = in_background(pool, primary_listing(settings, target))
         archived = in_background(pool, archive_listing(settings, target))
-        plan = build_plan(rules, source_listing(settings, source_store), targets, claimants=claimants)
+        plan = build_plan(rules, source_listing(settings, source_store), targets, claimants=stages)
         archive = {t.key: t for t in archived}
     result = VerifyResult(refused=[Failure(r.name, r.reason) for r in plan.refused])
     for action in plan.actions:
@@ -129,6 +133,16 @@ def run_verify(
             result.archive_checked += 1
         if on_progress:
             on_progress(result.checked)
+    check = VerifyContext(settings, target, plan, deep)
+    try:
+        for stage in stages:
+            report = stage.verify(check)
+            if report is not None:
+                result.stage_reports.append(report)
+                result.problems.extend(report.failures)
+    finally:
+        for stage in stages:
+            stage.close()
     for problem in result.problems + result.refused:
         log.error("verify: %s: %s", problem.key, problem.reason, extra={"key": problem.key, "reason": problem.reason})
     return result

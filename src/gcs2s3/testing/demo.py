@@ -124,7 +124,7 @@ def run_demo() -> int:
             worst = max(worst, report.exit_code)
         console.rule("4. verify: every delivered key and archive entry against the source")
         started = time.monotonic()
-        result = run_verify(settings, source, target, claimants=stages_for(settings))
+        result = run_verify(settings, source, target, stages=stages_for(settings))
         report = verify_report(settings, result, time.monotonic() - started)
         render(report, console)
         worst = max(worst, report.exit_code)

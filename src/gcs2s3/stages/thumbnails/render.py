@@ -48,6 +48,15 @@ class Header:
 
 
 @dataclass(frozen=True, slots=True)
+class Drawing:
+    """What `render` made of one image: its header (kept so that its derived files can later be
+    checked, and back-filled, without reading it again) and the files asked for."""
+
+    header: Header
+    files: list[Rendered]
+
+
+@dataclass(frozen=True, slots=True)
 class Rendered:
     suffix: str  # "-150x150", "-scaled", "-rotated"
     width: int
@@ -86,8 +95,11 @@ def read_header(source: Source) -> Header:
     return Header(mime, image.width, image.height, orientation)
 
 
-def render(source: Source, sizes: Sequence[SizeSpec], max_pixels: int) -> list[Rendered]:
-    """Every file WordPress would make for this image, encoded. Raises NotSized or ImageError."""
+def render(
+    source: Source, sizes: Sequence[SizeSpec], max_pixels: int, only: frozenset[str] | None = None
+) -> Drawing:
+    """Every file WordPress would make for this image, encoded (with `only`: just the files with these
+    suffixes, decoded at the scale the largest of them needs). Raises NotSized or ImageError."""
     header = read_header(source)
     pixels = header.width * header.height
     if pixels > max_pixels:
@@ -95,11 +107,13 @@ def render(source: Source, sizes: Sequence[SizeSpec], max_pixels: int) -> list[R
                          f"{max_pixels / 1e6:.1f} MP (thumbnail_max_pixels); not decoded")
     plan = derived_images(header.width, header.height, orientation=header.orientation, mime=header.mime,
                           sizes=sizes)
+    if only is not None:
+        plan = [item for item in plan if item.suffix in only]
     if not plan:
-        return []
+        return Drawing(header, [])
     vips = _vips()
     try:
-        return _draw_all(source, header, plan)
+        return Drawing(header, _draw_all(source, header, plan))
     except vips.Error as exc:
         raise ImageError(f"corrupt or truncated {header.mime} ({_first_line(exc)})") from None
 

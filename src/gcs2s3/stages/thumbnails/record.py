@@ -1,0 +1,95 @@
+"""The thumbnail record: for each delivered image, which version its derived files were made for, the
+image's header (type, dimensions, EXIF orientation) and the ETag of each file written.
+
+One gzipped JSON object, `<s3_prefix>.gcs2s3/thumbnails.json.gz` in the primary bucket, beside the
+state cache (each shard has its own). With the header kept, the files an image must have under the
+configured sizes are known without reading it: `verify` checks them by name and ETag, and a changed
+`thumbnail_sizes` tells which files to make or remove. An image that could not be sized (not a type
+WordPress sizes, corrupt, over the pixel limit) is recorded with the reason and is not tried again
+until its version changes.
+
+The record is a cache of work done, never the truth about the bucket: an image with no entry for its
+current version (delivered before thumbnails were on, or the record was lost) is read and drawn again
+(back-fill), so a lost record costs work, never a wrong file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gcs2s3.core.shards import Shard, bookkeeping_key
+from gcs2s3.run.documents import Found, decode_entries, encode_entries, load_document, put_document
+from gcs2s3.stages.image_names import thumbnail_key
+from gcs2s3.stages.thumbnails.sizes import SizeSpec, derived_images
+from gcs2s3.stores.protocols import Target
+
+RECORD_FORMAT = 1
+
+
+def record_key(s3_prefix: str, shard: Shard | None = None) -> str:
+    return bookkeeping_key(s3_prefix, "thumbnails", shard, ".json.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class ImageEntry:
+    crc32c: str  # the source version's
+    mime: str = ""
+    width: int = 0  # as stored, before the EXIF orientation
+    height: int = 0
+    orientation: int = 1
+    files: dict[str, str] = field(default_factory=dict)  # suffix -> ETag of the file written ("" unknown)
+    problem: str | None = None  # why this version has no files (not sized, corrupt, over the limit)
+
+    def expected(self, dest_key: str, sizes: Sequence[SizeSpec]) -> dict[str, str]:
+        """{key: suffix} of every file WordPress makes for this image under `sizes` (none when it
+        could not be sized)."""
+        if self.problem is not None or not self.mime:
+            return {}
+        files = derived_images(self.width, self.height, orientation=self.orientation, mime=self.mime, sizes=sizes)
+        return {thumbnail_key(dest_key, item.suffix): item.suffix for item in files}
+
+    def dimensions(self, suffix: str, sizes: Sequence[SizeSpec]) -> tuple[int, int] | None:
+        files = derived_images(self.width, self.height, orientation=self.orientation, mime=self.mime, sizes=sizes)
+        return next(((item.width, item.height) for item in files if item.suffix == suffix), None)
+
+
+class ThumbnailRecord:
+    def __init__(self, entries: dict[str, ImageEntry] | None = None, *, read: bool = True) -> None:
+        self.entries = dict(entries or {})
+        self.changed = False
+        self.read = read  # False: the stored record could not be read (a failed request): it must not be
+        # overwritten by this run, and nothing is back-filled from it
+
+
+    def get(self, key: str, crc32c: str) -> ImageEntry | None:
+        """The entry for this exact version of `key`, if any."""
+        entry = self.entries.get(key)
+        return entry if entry is not None and entry.crc32c == crc32c else None
+
+    def record(self, key: str, entry: ImageEntry) -> None:
+        if self.entries.get(key) != entry:
+            self.entries[key] = entry
+            self.changed = True
+
+    def to_bytes(self) -> bytes:
+        return encode_entries(RECORD_FORMAT, self.entries)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ThumbnailRecord:
+        return cls(decode_entries(data, RECORD_FORMAT, ImageEntry, "thumbnail record"))
+
+
+def load_record(target: Target, bucket: str, key: str) -> ThumbnailRecord:
+    """The record as stored; empty when missing or unparsable (its images are then drawn again), and
+    not `read` when the request failed (this run then neither back-fills nor writes it)."""
+    found, record = load_document(target, bucket, key, "thumbnail record", ThumbnailRecord.from_bytes,
+                                  "no back-fill this run")
+    if record is not None:
+        return record
+    return ThumbnailRecord(read=found is not Found.NOT_READ)
+
+
+def save_record(target: Target, bucket: str, key: str, record: ThumbnailRecord) -> None:
+    put_document(target, bucket, key, record.to_bytes())
+    record.changed = False
