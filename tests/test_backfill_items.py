@@ -12,7 +12,7 @@ from gcs2s3.core.config import parse_thumbnail_sizes
 from gcs2s3.core.errors import TransientError
 from gcs2s3.core.models import Action, DestObject, Kind, SourceObject
 from gcs2s3.stages.thumbnails.backfill import backfill_items
-from gcs2s3.stages.thumbnails.record import ImageEntry, ThumbnailRecord, load_record, save_record
+from gcs2s3.stages.thumbnails.record import ImageEntry, ThumbnailRecord, files_field, load_record, save_record
 from gcs2s3.stores.memory import MemoryTarget
 
 SIZES = parse_thumbnail_sizes("thumbnail:150x150:crop, medium:300x300")
@@ -25,7 +25,7 @@ def action(key: str, kind: Kind = Kind.UNCHANGED, attached: tuple[str, ...] = ()
 
 
 def entry(**files: str) -> ImageEntry:
-    return ImageEntry(CRC, "image/jpeg", 1200, 900, 1, files={f"-{k}": v for k, v in files.items()})
+    return ImageEntry(CRC, "image/jpeg", 1200, 900, 1, files=files_field({f"-{k}": v for k, v in files.items()}))
 
 
 def record(**entries: ImageEntry) -> ThumbnailRecord:

@@ -64,11 +64,12 @@ def backfill_items(
             items.append(BackfillItem(action, None))
             continue
         expected = entry.expected(action.dest_key, sizes)
-        present = {key for key in action.attached if _as_written(key, expected, entry.files, etags)}
+        written = entry.etags
+        present = {key for key in action.attached if _as_written(key, expected, written, etags)}
         missing = frozenset(suffix for key, suffix in expected.items() if key not in present)
         stale = tuple(key for key in action.attached if key not in expected)
         if missing or stale:
-            keep = tuple((s, entry.files.get(s, "")) for k, s in expected.items() if k in present)
+            keep = tuple((s, written.get(s, "")) for k, s in expected.items() if k in present)
             items.append(BackfillItem(action, missing, stale, keep))
     return items
 

@@ -51,6 +51,7 @@ def verify_thumbnails(check: VerifyContext, record: ThumbnailRecord, sizes: Sequ
             not_sized += 1
             continue
         expected = entry.expected(action.dest_key, sizes)
+        written = entry.etags
         present = set(action.attached)
         for key, suffix in expected.items():
             size = entry.dimensions(suffix, sizes)
@@ -61,7 +62,7 @@ def verify_thumbnails(check: VerifyContext, record: ThumbnailRecord, sizes: Sequ
                                              "makes it"))
                 continue
             files += 1
-            recorded = entry.files.get(suffix)
+            recorded = written.get(suffix)
             if recorded and listed != recorded:
                 failures.append(Failure(key, f"thumbnail changed since it was written (ETag {listed}, written "
                                              f"{recorded}): the next sync draws it again"))

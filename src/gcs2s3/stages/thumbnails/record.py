@@ -16,7 +16,7 @@ current version (delivered before thumbnails were on, or the record was lost) is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gcs2s3.core.shards import Shard, bookkeeping_key
 from gcs2s3.run.documents import Found, decode_entries, encode_entries, load_document, put_document
@@ -38,8 +38,13 @@ class ImageEntry:
     width: int = 0  # as stored, before the EXIF orientation
     height: int = 0
     orientation: int = 1
-    files: dict[str, str] = field(default_factory=dict)  # suffix -> ETag of the file written ("" unknown)
+    files: str = ""  # "suffix=ETag suffix=ETag ...": the files written (one string: ~4x less memory than a dict)
     problem: str | None = None  # why this version has no files (not sized, corrupt, over the limit)
+
+    @property
+    def etags(self) -> dict[str, str]:
+        """{suffix: ETag} of the files written."""
+        return dict(item.split("=", 1) for item in self.files.split())
 
     def expected(self, dest_key: str, sizes: Sequence[SizeSpec]) -> dict[str, str]:
         """{key: suffix} of every file WordPress makes for this image under `sizes` (none when it
@@ -52,6 +57,11 @@ class ImageEntry:
     def dimensions(self, suffix: str, sizes: Sequence[SizeSpec]) -> tuple[int, int] | None:
         files = derived_images(self.width, self.height, orientation=self.orientation, mime=self.mime, sizes=sizes)
         return next(((item.width, item.height) for item in files if item.suffix == suffix), None)
+
+
+def files_field(etags: dict[str, str]) -> str:
+    """The `files` string of {suffix: ETag} (suffixes and ETags never hold spaces or '=')."""
+    return " ".join(f"{suffix}={etag}" for suffix, etag in sorted(etags.items()))
 
 
 class ThumbnailRecord:

@@ -52,7 +52,14 @@ from gcs2s3.stages.image_names import (
     thumbnail_key,
 )
 from gcs2s3.stages.thumbnails.backfill import BackfillItem, BackfillRun, backfill_items, spooled
-from gcs2s3.stages.thumbnails.record import ImageEntry, ThumbnailRecord, load_record, record_key, save_record
+from gcs2s3.stages.thumbnails.record import (
+    ImageEntry,
+    ThumbnailRecord,
+    files_field,
+    load_record,
+    record_key,
+    save_record,
+)
 from gcs2s3.stages.thumbnails.render import Drawing, Rendered, render
 from gcs2s3.stages.thumbnails.sizes import SizeSpec
 from gcs2s3.stores.protocols import Target
@@ -243,7 +250,7 @@ class Thumbnailer(StageBase):
         etags = self._put_all(target, bucket, budget, action, drawing.files)
         header = drawing.header
         entry = ImageEntry(action.source.crc32c, header.mime, header.width, header.height, header.orientation,
-                           files=dict(sorted({**dict(keep), **etags}.items())))
+                           files=files_field({**dict(keep), **etags}))
         return ThumbnailOutcome(written=tuple(thumbnail_key(action.dest_key, s) for s in etags), entry=entry)
 
     def _put_all(self, target: Target, bucket: str, budget: ByteBudget, action: Action,
@@ -284,7 +291,7 @@ class Thumbnailer(StageBase):
             action = item.action
             if not item.reads:  # only files of sizes no longer configured: nothing to read or draw
                 known = record.get(action.dest_key, action.source.crc32c)
-                made = ThumbnailOutcome(entry=replace(known, files=dict(item.keep)) if known else None)
+                made = ThumbnailOutcome(entry=replace(known, files=files_field(dict(item.keep))) if known else None)
             else:
                 with spooled(target, settings.s3_bucket, action) as path:
                     made = self._produce(target, settings.s3_bucket, budget, action, path, item.draw, item.keep)
