@@ -48,6 +48,8 @@ bench-wordpress: $(STAMP)
 	$(BIN)/python bench/wordpress_post.py
 
 bench-scale: $(STAMP)
+	$(BIN)/python bench/plan_scale.py
+	$(BIN)/python bench/plan_scale.py --flatten
 	$(BIN)/python bench/scale.py
 
 clean:

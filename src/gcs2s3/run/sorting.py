@@ -1,0 +1,88 @@
+"""Sorting more (key, record) pairs than fit in memory: sorted runs spilled to a temporary file, then
+merged (the external merge sort of `sort(1)` and of rclone's `--fast-list` alternatives).
+
+Keys and records are bytes. Up to `run_bytes` of pairs are held at once; each full run is sorted and
+appended to one spill file; the runs are then merged with one read buffer each. A sort that fits in
+one run never touches the disk. Equal keys come out in input order (the sort is stable), so a
+collision is two adjacent equal keys. The spill file is removed when the iteration ends (or is
+abandoned and collected).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import struct
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+RUN_BYTES = 64 * 1024 * 1024  # pairs held in memory at once (keys + records + ~120 bytes per pair)
+_PAIR_OVERHEAD = 120  # a tuple of two bytes objects and its list slot, in CPython
+_HEADER = struct.Struct(">II")
+READ_BUFFER = 256 * 1024
+
+
+def external_sort(pairs: Iterable[tuple[bytes, bytes]], run_bytes: int = RUN_BYTES,
+                  folder: str | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """`pairs` sorted by key (bytes order), stable, holding at most about `run_bytes` in memory."""
+    with contextlib.ExitStack() as cleanup:
+        run: list[tuple[bytes, bytes]] = []
+        held = 0
+        spill: BinaryIO | None = None
+        runs: list[tuple[int, int]] = []  # (offset, count) of each run in the spill file
+        for pair in pairs:
+            run.append(pair)
+            held += len(pair[0]) + len(pair[1]) + _PAIR_OVERHEAD
+            if held >= run_bytes:
+                if spill is None:
+                    spill = cleanup.enter_context(tempfile.TemporaryFile(prefix="gcs2s3-sort-", dir=folder))
+                runs.append(_write_run(spill, run))
+                run, held = [], 0
+        run.sort(key=_key)
+        if spill is None:
+            yield from run
+            return
+        if run:
+            runs.append(_write_run(spill, run))
+        del run
+        spill.flush()
+        yield from heapq.merge(*(_read_run(spill, offset, count) for offset, count in runs), key=_key)
+
+
+def _key(pair: tuple[bytes, bytes]) -> bytes:
+    return pair[0]
+
+
+def _write_run(spill: BinaryIO, run: list[tuple[bytes, bytes]]) -> tuple[int, int]:
+    run.sort(key=_key)  # (a no-op pass over a run already sorted)
+    offset = spill.seek(0, 2)
+    pack = _HEADER.pack
+    spill.write(b"".join(pack(len(k), len(r)) + k + r for k, r in run))
+    return offset, len(run)
+
+
+def _read_run(spill: BinaryIO, offset: int, count: int) -> Iterator[tuple[bytes, bytes]]:
+    """One run, read back through its own buffer (the runs share the file, each at its own offset)."""
+    position = offset
+    buffer = b""
+    start = 0
+    unpack = _HEADER.unpack_from
+    size = _HEADER.size
+    for _ in range(count):
+        while True:
+            if len(buffer) - start >= size:
+                key_len, rec_len = unpack(buffer, start)
+                end = start + size + key_len + rec_len
+                if len(buffer) >= end:
+                    break
+            spill.seek(position)
+            more = spill.read(READ_BUFFER)
+            if not more:
+                raise EOFError("sort spill file ended early")
+            position += len(more)
+            buffer = buffer[start:] + more
+            start = 0
+        key_start = start + size
+        yield buffer[key_start:key_start + key_len], buffer[key_start + key_len:end]
+        start = end

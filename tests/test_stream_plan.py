@@ -1,0 +1,100 @@
+"""The streaming planner (core/stream_plan.py, with run/sorting.py's external sort) decides exactly what
+the in-memory planner decides, on random listings with adversarial names: `/` against `_` orderings
+under flattening, collisions, refusals, placeholders, bookkeeping keys, shards, and sorts that spill
+to disk."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gcs2s3.core.errors import CollisionError
+from gcs2s3.core.keys import KeyRules
+from gcs2s3.core.models import DestObject, Headers, Plan, SourceObject
+from gcs2s3.core.plan import build_plan
+from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
+from gcs2s3.core.shards import Shard
+from gcs2s3.core.stream_plan import StreamingPlan
+from gcs2s3.run.sorting import external_sort
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+MD5S = ["0" * 32, "1" * 32]
+# Few characters, so names meet: '/' and '_' (flattening's swap), '-' and '.' (which sort around
+# them), a reserved segment, a non-ASCII letter, and a control character.
+segment = st.sampled_from(["a", "b", "_", "-", ".", ".gcs2s3", "é", "a_b", "x\t", ""])
+name = st.lists(segment, min_size=1, max_size=4).map("/".join)
+header = st.sampled_from([Headers(), Headers(content_type="image/jpeg"), Headers(cache_control="bad\nvalue"),
+                          Headers(metadata=(("k", "v"),))])
+
+
+@st.composite
+def source(draw: st.DrawFn, path: str) -> SourceObject:
+    rel = draw(name)
+    size = draw(st.sampled_from([0, 3, 5]))
+    return SourceObject(path + rel, size, draw(st.sampled_from([*MD5S, None])), "AAAAAA==", draw(st.integers(1, 3)),
+                        T0 + timedelta(seconds=draw(st.integers(0, 2))), draw(header))
+
+
+def plan_in_memory(rules: KeyRules, sources: list[SourceObject], targets: list[DestObject],
+                   shard: Shard | None) -> tuple[Plan, dict[str, list[str]]]:
+    try:
+        return build_plan(rules, sources, targets, shard=shard), {}
+    except CollisionError as exc:
+        return Plan(), exc.collisions
+
+
+def plan_streamed(rules: KeyRules, sources: list[SourceObject], targets: list[DestObject], shard: Shard | None,
+                  run_bytes: int) -> tuple[Plan, dict[str, list[str]]]:
+    streaming = StreamingPlan(rules, shard)
+    joined = streaming.join(external_sort(streaming.mapped(sources), run_bytes),
+                            external_sort(streaming.listed(targets), run_bytes))
+    actions = list(joined)
+    if streaming.collisions:
+        return Plan(), streaming.collisions
+    plan = streaming.plan
+    plan.actions = actions
+    return plan, {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), st.sampled_from(["", "in/"]), st.sampled_from(["", "out/"]), st.data())
+def test_the_streamed_plan_is_the_in_memory_plan(flatten: bool, path: str, prefix: str, data: st.DataObject) -> None:
+    rules = KeyRules(path=path, s3_prefix=prefix, archive_prefix="arc/", flatten=flatten)
+    sources = data.draw(st.lists(source(path), max_size=14))
+    matched = data.draw(st.lists(st.sampled_from(sources), max_size=8)) if sources else []
+    keys = [prefix + key for key in data.draw(st.lists(name, max_size=6))]
+    keys += [rules.dest_key(s.name[len(path):]) for s in matched if s.name[len(path):]]
+    targets = [DestObject(key, data.draw(st.sampled_from([3, 5])), data.draw(st.sampled_from([*MD5S, "abc-2"])))
+               for key in dict.fromkeys(keys)]
+    shard = data.draw(st.sampled_from([None, Shard(0, 2), Shard(1, 2)]))
+    run_bytes = data.draw(st.sampled_from([1, 300, 1 << 20]))  # 1: every pair its own run on disk
+    expected, expected_collisions = plan_in_memory(rules, sources, targets, shard)
+    got, got_collisions = plan_streamed(rules, sources, targets, shard, run_bytes)
+    assert got_collisions == expected_collisions
+    assert got.actions == expected.actions
+    assert got.refused == expected.refused
+    assert (got.placeholders, got.target_only) == (expected.placeholders, expected.target_only)
+
+
+@given(source(""), st.sampled_from([None, {"source-md5": "x"}]))
+def test_packed_records_round_trip(obj: SourceObject, metadata: dict[str, str] | None) -> None:
+    assert unpack_source(pack_source(obj)) == obj
+    dest = DestObject(obj.name, obj.size, "e", metadata, "AAAAAA==", "FULL_OBJECT")
+    assert unpack_dest(pack_dest(dest)) == dest
+
+
+def test_a_sort_bigger_than_its_memory_bound_spills_and_comes_back_whole_and_stable() -> None:
+    pairs = [(bytes([i % 7]), i.to_bytes(4, "big")) for i in range(5000)]
+    assert list(external_sort(iter(pairs), run_bytes=4096)) == sorted(pairs, key=lambda p: p[0])
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_a_collision_is_refused_by_both_planners(flatten: bool) -> None:
+    rules = KeyRules(path="", s3_prefix="", archive_prefix="arc/", flatten=flatten)
+    sources = [SourceObject(n, 3, MD5S[0], "AAAAAA==", 1, T0) for n in ("a/b", "a_b", "a-b", "z")]
+    _, collisions = plan_streamed(rules, sources, [], None, 1)
+    expected = {"a_b": ["a/b", "a_b"]} if flatten else {}
+    assert collisions == plan_in_memory(rules, sources, [], None)[1] == expected
