@@ -12,7 +12,14 @@ from gcs2s3.core.config import parse_thumbnail_sizes
 from gcs2s3.core.errors import TransientError
 from gcs2s3.core.models import Action, DestObject, Kind, SourceObject
 from gcs2s3.stages.thumbnails.backfill import backfill_items
-from gcs2s3.stages.thumbnails.record import ImageEntry, ThumbnailRecord, files_field, load_record, save_record
+from gcs2s3.stages.thumbnails.record import (
+    ImageEntry,
+    ThumbnailRecord,
+    files_field,
+    load_all_records,
+    load_record,
+    save_record,
+)
 from gcs2s3.stores.memory import MemoryTarget
 
 SIZES = parse_thumbnail_sizes("thumbnail:150x150:crop, medium:300x300")
@@ -102,3 +109,15 @@ def test_the_record_round_trips_and_one_that_cannot_be_read_is_neither_trusted_n
     assert again.entries == kept.entries and again.read
     assert again.get("a.jpg", CRC) == kept.entries["a.jpg"] and again.get("a.jpg", "other==") is None
     assert not load_record(FailingReads(), "b", "r.json.gz").read
+
+
+def test_verify_reads_every_shards_record_and_finds_the_entry_of_the_current_version() -> None:
+    target = MemoryTarget()
+    target.create_bucket("b")
+    old, new = ImageEntry("old=====", "image/jpeg", 10, 10), ImageEntry(CRC, "image/png", 20, 20)
+    save_record(target, "b", "m/.gcs2s3/thumbnails.0-of-2.json.gz", record(a_jpg=old, b_jpg=new))
+    save_record(target, "b", "m/.gcs2s3/thumbnails.json.gz", record(a_jpg=new))  # an earlier, unsharded layout
+    save_record(target, "b", "m/.gcs2s3/state.json.gz", record(c_jpg=new))  # not a thumbnail record
+    merged = load_all_records(target, "b", "m/")
+    assert merged.get("a.jpg", CRC) == new and merged.get("a.jpg", "old=====") == old
+    assert merged.get("b.jpg", CRC) == new and merged.get("c.jpg", CRC) is None and merged.read

@@ -101,6 +101,10 @@ def test_three_shard_processes_do_what_one_run_does(world: World, tmp_path_facto
     rerun = [json.loads(cli("sync", "--config", str(world.ini(**ini)), "--dev-level", "Stage", "--json",
                             "--shard", f"{i}/3").stdout) for i in range(3)]
     assert sum(r["counts"]["unchanged"] for r in rerun) == whole["counts"]["new"]
+    # `verify` runs unsharded: it reads every shard's thumbnail record.
+    checked = cli("verify", "--config", str(world.ini(**ini)), "--dev-level", "Stage", "--json")
+    assert json.loads(checked.stdout)["thumbnails"]["images_checked"] == 4
+    assert [f["key"] for f in json.loads(checked.stdout)["failures"]] == ["x" * 1100]  # the refused name only
 
 
 def test_a_bad_shard_is_a_usage_error(world: World) -> None:

@@ -70,12 +70,15 @@ class ThumbnailRecord:
         self.changed = False
         self.read = read  # False: the stored record could not be read (a failed request): it must not be
         # overwritten by this run, and nothing is back-filled from it
+        self.others: dict[str, list[ImageEntry]] = {}  # more entries per key, when records were merged
 
 
     def get(self, key: str, crc32c: str) -> ImageEntry | None:
         """The entry for this exact version of `key`, if any."""
         entry = self.entries.get(key)
-        return entry if entry is not None and entry.crc32c == crc32c else None
+        if entry is not None and entry.crc32c == crc32c:
+            return entry
+        return next((other for other in self.others.get(key, ()) if other.crc32c == crc32c), None)
 
     def record(self, key: str, entry: ImageEntry) -> None:
         if self.entries.get(key) != entry:
@@ -98,6 +101,27 @@ def load_record(target: Target, bucket: str, key: str) -> ThumbnailRecord:
     if record is not None:
         return record
     return ThumbnailRecord(read=found is not Found.NOT_READ)
+
+
+def load_all_records(target: Target, bucket: str, s3_prefix: str) -> ThumbnailRecord:
+    """Every record under the primary prefix (the unsharded one and each shard's), as one: for `verify`,
+    which runs unsharded over what shards wrote. Where two records know a key, the entry of the image's
+    current version is the one `get` finds (entries of other versions are kept apart)."""
+    folder = record_key(s3_prefix).rsplit("/", 1)[0] + "/"
+    merged = ThumbnailRecord()
+    others: dict[str, list[ImageEntry]] = {}
+    for listed in target.list(bucket, folder):
+        name = listed.key[len(folder):]
+        if not (name.startswith("thumbnails") and name.endswith(".json.gz")) or "/" in name:
+            continue
+        record = load_record(target, bucket, listed.key)
+        merged.read = merged.read and record.read
+        for key, entry in record.entries.items():
+            known = merged.entries.setdefault(key, entry)
+            if known is not entry:
+                others.setdefault(key, []).append(entry)
+    merged.others = others
+    return merged
 
 
 def save_record(target: Target, bucket: str, key: str, record: ThumbnailRecord) -> None:

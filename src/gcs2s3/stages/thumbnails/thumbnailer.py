@@ -56,6 +56,7 @@ from gcs2s3.stages.thumbnails.record import (
     ImageEntry,
     ThumbnailRecord,
     files_field,
+    load_all_records,
     load_record,
     record_key,
     save_record,
@@ -345,8 +346,9 @@ class Thumbnailer(StageBase):
 
     def verify(self, check: VerifyContext) -> StageReport:
         """Every delivered image has exactly the files WordPress makes for it under the configured sizes,
-        each as written (ETag as recorded); with `deep`, each file is decoded and its dimensions checked."""
+        each as written (ETag as recorded); with `deep`, each file is decoded and its dimensions checked.
+        `verify` runs unsharded: the records of every shard are read."""
         from gcs2s3.stages.thumbnails.checking import verify_thumbnails
 
-        record = load_record(check.target, self.settings.s3_bucket, self._record_key)
+        record = load_all_records(check.target, self.settings.s3_bucket, self.settings.s3_prefix)
         return verify_thumbnails(check, record, self.sizes, self.name)
