@@ -11,9 +11,10 @@ high-water mark (VmHWM): what planning adds per listed object, not what the synt
 - today: `make_plan` as a run makes it (both listings, the state cache a first sync wrote, the
   in-memory merge-join, the settling from the cache);
 - core: `build_plan` alone over the two listings (no state cache): today's planning core;
-- stream: the streaming planner (core/stream_plan.py) over both listings sorted by key with the
-  external sort (run/sorting.py, `--run-mb` of pairs in memory, the rest spilled to disk), consuming
-  the actions as a run would consume the unchanged ones (counted, not kept). No state cache yet.
+- stream: the streaming planner (core/stream_plan.py) over both listings and the state cache, each
+  sorted by key with the external sort (run/sorting.py, `--run-mb` of pairs in memory per sort, the
+  rest spilled to disk), the cache settling each object as make_plan does, the actions consumed as a
+  run would consume the unchanged ones (counted, not kept).
 Prints a table: path, objects, seconds, µs per object, peak RSS added, bytes per object.
 """
 
@@ -38,7 +39,7 @@ from gcs2s3.core.models import DestObject, Headers, SourceObject
 from gcs2s3.core.plan import build_plan
 from gcs2s3.core.stream_plan import StreamingPlan
 from gcs2s3.run.sorting import external_sort
-from gcs2s3.run.state import StateCache
+from gcs2s3.run.state import StateCache, StateEntry, pack_entry, vouched_packed
 from gcs2s3.run.sync import make_plan
 from gcs2s3.stores.memory import MemoryTarget
 
@@ -87,6 +88,16 @@ class SyntheticTarget(MemoryTarget):
         return self.state_file.read_bytes() if key.endswith("state.json.gz") else None
 
 
+def cache_pairs(count: int, flatten: bool) -> Iterator[tuple[bytes, bytes]]:
+    """The state cache a first sync wrote, as (key, packed entry) pairs (a run would stream it in key order
+    from S3; here it is generated and sorted, so its sort is part of the measurement)."""
+    for source in objects(count):
+        key = source.name.replace("/", "_") if flatten else source.name
+        entry = StateEntry(source.md5 or "", source.size, source.crc32c, source.generation, source.md5,
+                           digest(delivered_headers(source)[0]))
+        yield key.encode(), pack_entry(entry)
+
+
 def settings(flatten: bool) -> Settings:
     return Settings.model_validate({
         "dev_level": "Stage", "gcs_bucket": "src", "s3_bucket": "dst", "archive_bucket": "arc",
@@ -124,8 +135,9 @@ def child(count: int, flatten: bool, path: str, run_mb: int) -> dict[str, float]
             streaming = StreamingPlan(config.key_rules)
             bound = run_mb * 2**20
             joined = streaming.join(external_sort(streaming.mapped(source.list("")), bound, tmp),
-                                    external_sort(streaming.listed(target.list("dst", "")), bound, tmp))
-            kinds = Counter(action.kind.value for action in joined)
+                                    external_sort(streaming.listed(target.list("dst", "")), bound, tmp),
+                                    external_sort(cache_pairs(count, flatten), bound, tmp), vouched_packed)
+            kinds = Counter(action.kind.value for action in joined if action.existing.metadata)  # settled by the cache
         seconds = time.perf_counter() - started
         peak = _status("VmHWM")
     assert sum(kinds.values()) == count and kinds["unchanged"] == count, kinds

@@ -1,7 +1,7 @@
 """The streaming planner (core/stream_plan.py, with run/sorting.py's external sort) decides exactly what
 the in-memory planner decides, on random listings with adversarial names: `/` against `_` orderings
-under flattening, collisions, refusals, placeholders, bookkeeping keys, shards, and sorts that spill
-to disk."""
+under flattening, collisions, refusals, placeholders, bookkeeping keys, shards, sorts that spill to
+disk, and the state cache joined as a third sorted stream (settled as make_plan settles)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gcs2s3.core.errors import CollisionError
+from gcs2s3.core.headers import delivered_headers, digest
 from gcs2s3.core.keys import KeyRules
-from gcs2s3.core.models import DestObject, Headers, Plan, SourceObject
-from gcs2s3.core.plan import build_plan
+from gcs2s3.core.models import DestObject, Headers, Kind, Plan, SourceObject
+from gcs2s3.core.plan import build_plan, needs_confirming, resolve
 from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.core.shards import Shard
 from gcs2s3.core.stream_plan import StreamingPlan
 from gcs2s3.run.sorting import external_sort
+from gcs2s3.run.state import StateCache, StateEntry, pack_entry, vouched_packed
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5S = ["0" * 32, "1" * 32]
@@ -46,11 +48,23 @@ def plan_in_memory(rules: KeyRules, sources: list[SourceObject], targets: list[D
         return Plan(), exc.collisions
 
 
+def settled_in_memory(plan: Plan, cache: StateCache) -> Plan:
+    """make_plan's settling from the state cache (without the HEADs of what it cannot settle)."""
+    for index, action in enumerate(plan.actions):
+        if needs_confirming(action) and action.existing is not None:
+            vouched = cache.vouch(action.existing)
+            settled = resolve(action, vouched) if vouched else None
+            if settled and settled.kind in (Kind.UNCHANGED, Kind.HEADERS):
+                plan.actions[index] = settled
+    return plan
+
+
 def plan_streamed(rules: KeyRules, sources: list[SourceObject], targets: list[DestObject], shard: Shard | None,
-                  run_bytes: int) -> tuple[Plan, dict[str, list[str]]]:
+                  run_bytes: int, cache: StateCache | None = None) -> tuple[Plan, dict[str, list[str]]]:
     streaming = StreamingPlan(rules, shard)
+    entries = [(key.encode(), pack_entry(entry)) for key, entry in sorted((cache or StateCache()).entries.items())]
     joined = streaming.join(external_sort(streaming.mapped(sources), run_bytes),
-                            external_sort(streaming.listed(targets), run_bytes))
+                            external_sort(streaming.listed(targets), run_bytes), entries, vouched_packed)
     actions = list(joined)
     if streaming.collisions:
         return Plan(), streaming.collisions
@@ -71,8 +85,17 @@ def test_the_streamed_plan_is_the_in_memory_plan(flatten: bool, path: str, prefi
                for key in dict.fromkeys(keys)]
     shard = data.draw(st.sampled_from([None, Shard(0, 2), Shard(1, 2)]))
     run_bytes = data.draw(st.sampled_from([1, 300, 1 << 20]))  # 1: every pair its own run on disk
+    cache = StateCache()
+    for target in data.draw(st.lists(st.sampled_from(targets))) if targets else []:
+        like = data.draw(st.sampled_from(sources)) if sources else None
+        cache.entries[target.key] = StateEntry(
+            data.draw(st.sampled_from([target.etag] * 3 + ["other"])),  # mostly this very object: it settles
+            data.draw(st.sampled_from([target.size] * 3 + [9])),
+            data.draw(st.sampled_from(["AAAAAA==", "BBBBBB=="])), 1, data.draw(st.sampled_from([*MD5S, None])),
+            digest(delivered_headers(like)[0]) if like and data.draw(st.booleans()) else "zzz")
     expected, expected_collisions = plan_in_memory(rules, sources, targets, shard)
-    got, got_collisions = plan_streamed(rules, sources, targets, shard, run_bytes)
+    expected = settled_in_memory(expected, cache)
+    got, got_collisions = plan_streamed(rules, sources, targets, shard, run_bytes, cache)
     assert got_collisions == expected_collisions
     assert got.actions == expected.actions
     assert got.refused == expected.refused

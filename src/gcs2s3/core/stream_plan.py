@@ -12,22 +12,26 @@ Three steps, each a stream:
    collected in `collisions` and their names yield no action; the caller must consume the whole
    stream and refuse the run (CollisionError) before acting on any action when there is one.
 
+The state cache joins as a third sorted stream: an unchanged (or unsure) object is settled from its
+entry at the same key, as `run.sync.make_plan` settles it from the cache's dict.
+
 Pure: no I/O. The claims of stages (thumbnails) are not part of this step: they still need the
 in-memory planner (`plan.build_plan`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from gcs2s3.core.headers import delivered_headers
 from gcs2s3.core.keys import KeyRules, refusal_reason, relative_name
-from gcs2s3.core.models import Action, DestObject, Plan, Refusal, SourceObject
-from gcs2s3.core.plan import decide, is_placeholder
+from gcs2s3.core.models import Action, DestObject, Kind, Plan, Refusal, SourceObject
+from gcs2s3.core.plan import decide, is_placeholder, needs_confirming, resolve
 from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.core.shards import Shard
 
 Pair = tuple[bytes, bytes]  # (key as UTF-8 bytes, packed record)
+Vouch = Callable[[DestObject, bytes], DestObject | None]  # listed object, packed cache entry -> a HEAD's answer
 
 
 class StreamingPlan:
@@ -68,10 +72,17 @@ class StreamingPlan:
             if not self.rules.is_bookkeeping(target.key):
                 yield target.key.encode("utf-8"), pack_dest(target)
 
-    def join(self, sources: Iterable[Pair], targets: Iterable[Pair]) -> Iterator[Action]:
-        """Both sides sorted by key: the actions of this shard's objects, in key order."""
+    def join(self, sources: Iterable[Pair], targets: Iterable[Pair], cache: Iterable[Pair] = (),
+             vouch: Vouch | None = None) -> Iterator[Action]:
+        """Both sides sorted by key: the actions of this shard's objects, in key order. With `cache`
+        (the state cache's entries, sorted by key) and `vouch` (what a HEAD would say of a listed object,
+        from its packed entry), an action that needs confirming is settled from the cache as
+        `run.sync.make_plan` settles it; one the cache cannot settle still needs a HEAD
+        (`plan.needs_confirming`)."""
         listed = iter(targets)
         pending = next(listed, None)
+        cached = iter(cache)
+        entry = next(cached, None)
         for key, group in _groups(sources):
             while pending is not None and pending[0] < key:
                 self.plan.target_only += self.mine(unpack_dest(pending[1]).key)
@@ -85,9 +96,16 @@ class StreamingPlan:
                 self.collisions[key.decode("utf-8")] = names
                 continue
             action = self._action(unpack_source(group[0]), target)
-            if action is not None:
-                self.actions += 1
-                yield action
+            if action is None:
+                continue
+            if vouch is not None and action.existing is not None and needs_confirming(action):
+                while entry is not None and entry[0] < key:
+                    entry = next(cached, None)
+                if entry is not None and entry[0] == key:
+                    settled = _settled(action, vouch(action.existing, entry[1]))
+                    action = settled or action
+            self.actions += 1
+            yield action
         while pending is not None:
             self.plan.target_only += self.mine(unpack_dest(pending[1]).key)
             pending = next(listed, None)
@@ -102,6 +120,14 @@ class StreamingPlan:
         dest = rules.dest_key(relative_name(source.name, rules.path))
         kind, reason = decide(source, target)
         return Action(kind, source, dest, rules.archive_key(dest, source.created), reason, target, (), headers)
+
+
+def _settled(action: Action, vouched: DestObject | None) -> Action | None:
+    """The action settled by what the cache vouches for, when that settles it (as make_plan does)."""
+    if vouched is None:
+        return None
+    settled = resolve(action, vouched)
+    return settled if settled.kind in (Kind.UNCHANGED, Kind.HEADERS) else None
 
 
 def _groups(pairs: Iterable[Pair]) -> Iterator[tuple[bytes, list[bytes]]]:

@@ -13,6 +13,7 @@ to a HEAD. So a wrong or missing cache costs requests, never a wrong decision.
 
 from __future__ import annotations
 
+import marshal
 from dataclasses import dataclass
 
 from gcs2s3.core.headers import META_HEADERS, identity_metadata
@@ -39,19 +40,32 @@ class StateEntry:
     headers: str | None = None  # digest of the headers delivered with it
 
 
+def vouched(listed: DestObject, entry: StateEntry | None) -> DestObject | None:
+    """What a HEAD would say of `listed`, from its cache entry when that is of this exact object."""
+    if entry is None or entry.etag != listed.etag or entry.size != listed.size:
+        return None
+    metadata = identity_metadata(entry.crc32c, entry.generation, entry.md5)
+    if entry.headers:
+        metadata[META_HEADERS] = entry.headers
+    return DestObject(listed.key, listed.size, listed.etag, metadata=metadata)
+
+
+def pack_entry(entry: StateEntry) -> bytes:
+    """An entry as bytes, for a cache streamed in key order (issue 17's planner)."""
+    return marshal.dumps((entry.etag, entry.size, entry.crc32c, entry.generation, entry.md5, entry.headers))
+
+
+def vouched_packed(listed: DestObject, packed: bytes) -> DestObject | None:
+    return vouched(listed, StateEntry(*marshal.loads(packed)))
+
+
 class StateCache:
     def __init__(self, entries: dict[str, StateEntry] | None = None) -> None:
         self.entries = dict(entries or {})
 
     def vouch(self, listed: DestObject) -> DestObject | None:
         """What a HEAD would say of `listed`, if the cache knows this exact object (same ETag, size)."""
-        entry = self.entries.get(listed.key)
-        if entry is None or entry.etag != listed.etag or entry.size != listed.size:
-            return None
-        metadata = identity_metadata(entry.crc32c, entry.generation, entry.md5)
-        if entry.headers:
-            metadata[META_HEADERS] = entry.headers
-        return DestObject(listed.key, listed.size, listed.etag, metadata=metadata)
+        return vouched(listed, self.entries.get(listed.key))
 
     def record(self, key: str, etag: str, source: SourceObject, headers: str) -> None:
         self.entries[key] = StateEntry(etag, source.size, source.crc32c, source.generation, source.md5, headers)
