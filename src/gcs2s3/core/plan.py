@@ -82,6 +82,31 @@ def _with(action: Action, kind: Kind, reason: str, target: DestObject | None) ->
                   action.attached, action.headers)
 
 
+def map_source(
+    rules: KeyRules, source: SourceObject, mine: Callable[[str], bool], plan: Plan
+) -> tuple[str, str, Headers, str | None] | None:
+    """One listed source object's keys and delivered headers (dest, archive, headers, why its headers
+    cannot be delivered), or None when it takes no key: a placeholder or a refused name (counted in
+    `plan`). A name refused for its headers still takes its key (collisions count it) and is refused
+    in `plan`; another shard's names (`mine` false) are only mapped, for the collision check."""
+    if is_placeholder(source):
+        plan.placeholders += mine(source.name)
+        return None
+    rel = relative_name(source.name, rules.path)
+    if not rel:
+        if mine(source.name):
+            plan.refused.append(Refusal(source.name, "name equals `path` itself; set path to its folder"))
+        return None
+    dest = rules.dest_key(rel)
+    archive = rules.archive_key(dest, source.created)
+    reason = refusal_reason(rel, dest, archive)
+    ours = mine(source.name)
+    headers, unfit = delivered_headers(source) if ours else (Headers(), None)
+    if (reason or unfit) and ours:
+        plan.refused.append(Refusal(source.name, reason or f"not delivered: {unfit}"))
+    return None if reason else (dest, archive, headers, unfit)
+
+
 def build_plan(
     rules: KeyRules,
     sources: Iterable[SourceObject],
@@ -96,25 +121,10 @@ def build_plan(
     plan = Plan()
     mapped: list[tuple[bytes, SourceObject, str, str, Headers, str | None]] = []
     for source in sources:
-        if is_placeholder(source):
-            plan.placeholders += mine(source.name)
-            continue
-        rel = relative_name(source.name, rules.path)
-        if not rel:
-            if mine(source.name):
-                plan.refused.append(Refusal(source.name, "name equals `path` itself; set path to its folder"))
-            continue
-        dest = rules.dest_key(rel)
-        archive = rules.archive_key(dest, source.created)
-        reason = refusal_reason(rel, dest, archive)
-        ours = mine(source.name)  # another shard's names are only checked for collisions
-        headers, unfit = delivered_headers(source) if ours else (Headers(), None)
-        if reason or unfit:
-            if ours:
-                plan.refused.append(Refusal(source.name, reason or f"not delivered: {unfit}"))
-            if reason:
-                continue
-        mapped.append((dest.encode("utf-8"), source, dest, archive, headers, unfit))
+        fit = map_source(rules, source, mine, plan)
+        if fit is not None:
+            dest, archive, headers, unfit = fit
+            mapped.append((dest.encode("utf-8"), source, dest, archive, headers, unfit))
 
     collisions = find_collisions((source.name, dest) for _, source, dest, *_ in mapped)
     if collisions:

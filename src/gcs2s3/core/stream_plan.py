@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from gcs2s3.core.headers import delivered_headers
-from gcs2s3.core.keys import KeyRules, refusal_reason, relative_name
-from gcs2s3.core.models import Action, DestObject, Kind, Plan, Refusal, SourceObject
-from gcs2s3.core.plan import decide, is_placeholder, needs_confirming, resolve
+from gcs2s3.core.keys import KeyRules, relative_name
+from gcs2s3.core.models import Action, DestObject, Kind, Plan, SourceObject
+from gcs2s3.core.plan import decide, map_source, needs_confirming, resolve
 from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.core.shards import Shard
 
@@ -46,25 +46,10 @@ class StreamingPlan:
         self.actions = 0
 
     def mapped(self, sources: Iterable[SourceObject]) -> Iterator[Pair]:
-        rules, mine, plan = self.rules, self.mine, self.plan
         for source in sources:
-            if is_placeholder(source):
-                plan.placeholders += mine(source.name)
-                continue
-            rel = relative_name(source.name, rules.path)
-            if not rel:
-                if mine(source.name):
-                    plan.refused.append(Refusal(source.name, "name equals `path` itself; set path to its folder"))
-                continue
-            dest = rules.dest_key(rel)
-            reason = refusal_reason(rel, dest, rules.archive_key(dest, source.created))
-            ours = mine(source.name)
-            unfit = delivered_headers(source)[1] if ours else None
-            if (reason or unfit) and ours:
-                self.plan.refused.append(Refusal(source.name, reason or f"not delivered: {unfit}"))
-            if reason:
-                continue
-            yield dest.encode("utf-8"), pack_source(source)
+            fit = map_source(self.rules, source, self.mine, self.plan)
+            if fit is not None:
+                yield fit[0].encode("utf-8"), pack_source(source)
 
     def listed(self, targets: Iterable[DestObject]) -> Iterator[Pair]:
         """The primary listing without our own bookkeeping objects, as pairs for sorting."""
