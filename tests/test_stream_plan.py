@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gcs2s3.core.errors import CollisionError
+from gcs2s3.core.hashes import crc32c_b64
 from gcs2s3.core.headers import delivered_headers, digest
 from gcs2s3.core.keys import KeyRules
 from gcs2s3.core.models import DestObject, Headers, Kind, Plan, SourceObject
@@ -21,6 +22,7 @@ from gcs2s3.core.shards import Shard
 from gcs2s3.core.stream_plan import StreamingPlan
 from gcs2s3.run.sorting import external_sort
 from gcs2s3.run.state import StateCache, StateEntry, pack_entry, vouched_packed
+from gcs2s3.stores.memory import MemoryTarget
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5S = ["0" * 32, "1" * 32]
@@ -121,3 +123,33 @@ def test_a_collision_is_refused_by_both_planners(flatten: bool) -> None:
     _, collisions = plan_streamed(rules, sources, [], None, 1)
     expected = {"a_b": ["a/b", "a_b"]} if flatten else {}
     assert collisions == plan_in_memory(rules, sources, [], None)[1] == expected
+
+
+ODD_KEYS = ["a", "b/c", "é/ü", "line\nbreak", "tab\tand \"quote\"", "lone \udc80 surrogate", "z" * 300]
+
+
+def test_a_stored_state_cache_streams_in_key_order_as_its_dict_reads_and_the_old_layout_still_reads() -> None:
+    import gzip
+    import json
+
+    from gcs2s3.run.state import stream_state, vouched
+
+    cache = StateCache({key: StateEntry(f"e{i}", i, "AAAAAA==", i, None if i % 2 else MD5S[0], "h")
+                        for i, key in enumerate(ODD_KEYS)})
+    data = cache.to_bytes()
+    assert StateCache.from_bytes(data).entries == cache.entries
+    target = MemoryTarget()
+    target.create_bucket("b")
+    target.put("b", "s.json.gz", data, md5_b64=None, crc32c=crc32c_b64(data), metadata={}, if_absent=False)
+    streamed = list(stream_state(target, "b", "s.json.gz", chunk_size=7))
+    assert [key for key, _ in streamed] == sorted(key.encode("utf-8", "surrogatepass") for key in ODD_KEYS)
+    for key, packed in streamed:
+        name = key.decode("utf-8", "surrogatepass")
+        listed = DestObject(name, cache.entries[name].size, cache.entries[name].etag)
+        assert vouched_packed(listed, packed) == vouched(listed, cache.entries[name])
+    legacy = {"format": 2, "entries": {"k": {"etag": "e", "size": 1, "crc32c": "c", "generation": 2, "md5": None,
+                                              "headers": "h"}}}
+    assert StateCache.from_bytes(gzip.compress(json.dumps(legacy).encode())).entries == {
+        "k": StateEntry("e", 1, "c", 2, None, "h")}
+    with pytest.raises(ValueError, match="unknown state format 1"):
+        StateCache.from_bytes(gzip.compress(b'{"format":1,"entries":{}}'))

@@ -1,5 +1,6 @@
-"""Our bookkeeping objects (the state cache, the WordPress ledger, the run report): small documents
-read and written whole, and the gzipped-JSON entry format the two `.gcs2s3/` documents share.
+"""Our bookkeeping objects (the state cache, the WordPress ledger, the thumbnail record, the run report):
+documents read and written whole, and the gzipped entry format the `.gcs2s3/` documents share (a
+header line, then one JSON line per entry in key order, so that it can also be streamed).
 
 Reading one never fails a run: a document that cannot be read or parsed is logged and reported as
 such, and its owner decides what that costs (more HEADs, more look-ups), never a wrong decision.
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import enum
 import gzip
+import itertools
 import json
 import logging
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -58,16 +61,56 @@ def put_document(target: Target, bucket: str, key: str, body: bytes, content_typ
 
 
 def encode_entries(format_version: int, entries: dict[str, Any]) -> bytes:
-    """`{"format": N, "entries": {key: dataclass as dict}}`, sorted, gzipped (same bytes for same entries).
-    Flat dataclasses of plain values: read field by field (`asdict` deep-copies, ten times slower)."""
+    """A header line `{"format":N,"fields":[...]}`, then one line per entry, `[key,value,...]`, sorted by
+    key, gzipped (same bytes for same entries). Line by line so that a reader can also stream it in key
+    order (`iter_entries`) instead of holding it. Flat dataclasses of plain values: read field by field
+    (`asdict` deep-copies, ten times slower)."""
     names = [f.name for f in fields(next(iter(entries.values())))] if entries else []
-    rows = {key: {name: getattr(entry, name) for name in names} for key, entry in sorted(entries.items())}
-    document = {"format": format_version, "entries": rows}
-    return gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"), compresslevel=6, mtime=0)
+    dumps = json.JSONEncoder(separators=(",", ":")).encode  # ASCII: any name, even a lone surrogate, survives
+    lines = [dumps({"format": format_version, "fields": names})]
+    lines += [dumps([key, *(getattr(entry, name) for name in names)]) for key, entry in sorted(entries.items())]
+    return gzip.compress("\n".join(lines).encode("ascii"), compresslevel=6, mtime=0)
 
 
-def decode_entries(data: bytes, format_version: int, entry: Callable[..., T], what: str) -> dict[str, T]:
-    document = json.loads(gzip.decompress(data))
-    if document.get("format") != format_version:
-        raise ValueError(f"unknown {what} format {document.get('format')!r}")
-    return {key: entry(**fields) for key, fields in document["entries"].items()}
+def decode_entries(data: bytes, format_version: int, entry: Callable[..., T], what: str,
+                   legacy: int | None = None) -> dict[str, T]:
+    """The entries of a document `encode_entries` wrote; with `legacy`, also of the earlier layout of
+    that format number (one JSON object `{"format":N,"entries":{key:{field:value}}}`)."""
+    head, _, rest = gzip.decompress(data).partition(b"\n")
+    header = json.loads(head)
+    if legacy is not None and header.get("format") == legacy and "entries" in header:
+        return {key: entry(**values) for key, values in header["entries"].items()}
+    names = _names(header, format_version, what)
+    rows = json.loads(b"[" + rest.strip(b"\n").replace(b"\n", b",") + b"]")  # one parse (JSON has no raw newline)
+    if names == [f.name for f in fields(entry)]:  # type: ignore[arg-type]  # written by this version: by position
+        return {row[0]: entry(*row[1:]) for row in rows}
+    return {row[0]: entry(**dict(zip(names, row[1:], strict=True))) for row in rows}
+
+
+def iter_entries(chunks: Iterable[bytes], format_version: int, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A gzipped document of `encode_entries`, streamed from its compressed chunks: (key, fields) in key
+    order, holding one line at a time."""
+    inflate = zlib.decompressobj(wbits=31)
+    names: list[str] | None = None
+    tail = b""
+    for chunk in itertools.chain(chunks, [b""]):
+        text = tail + (inflate.decompress(chunk) if chunk else inflate.flush())
+        lines = text.split(b"\n")
+        tail = lines.pop() if chunk else b""
+        for line in lines:
+            if not line:
+                continue
+            if names is None:
+                names = _names(json.loads(line), format_version, what)
+                continue
+            row = json.loads(line)
+            yield row[0], dict(zip(names, row[1:], strict=True))
+    if names is None:
+        raise ValueError(f"empty {what} document")
+
+
+def _names(header: Any, format_version: int, what: str) -> list[str]:
+    if not isinstance(header, dict) or header.get("format") != format_version or "fields" not in header:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise ValueError(f"unknown {what} format {found!r}")
+    return list(header["fields"])

@@ -14,15 +14,17 @@ to a HEAD. So a wrong or missing cache costs requests, never a wrong decision.
 from __future__ import annotations
 
 import marshal
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from gcs2s3.core.headers import META_HEADERS, identity_metadata
 from gcs2s3.core.models import DestObject, SourceObject
 from gcs2s3.core.shards import Shard, bookkeeping_key
-from gcs2s3.run.documents import decode_entries, encode_entries, load_document, put_document
+from gcs2s3.run.documents import decode_entries, encode_entries, iter_entries, load_document, put_document
 from gcs2s3.stores.protocols import Target
 
-STATE_FORMAT = 2  # 2: every delivered key, with its headers' digest
+STATE_FORMAT = 3  # 3: as 2, one line per entry (2: every delivered key, with its headers' digest)
+LEGACY_FORMAT = 2  # still read
 
 
 def state_key(s3_prefix: str, shard: Shard | None = None) -> str:
@@ -75,7 +77,7 @@ class StateCache:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> StateCache:
-        return cls(decode_entries(data, STATE_FORMAT, StateEntry, "state"))
+        return cls(decode_entries(data, STATE_FORMAT, StateEntry, "state", legacy=LEGACY_FORMAT))
 
 
 def load_state(target: Target, bucket: str, key: str) -> StateCache:
@@ -83,6 +85,13 @@ def load_state(target: Target, bucket: str, key: str) -> StateCache:
     _, cache = load_document(target, bucket, key, "state cache", StateCache.from_bytes,
                              "unchanged multipart objects cost a HEAD")
     return cache if cache is not None else StateCache()
+
+
+def stream_state(target: Target, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[tuple[bytes, bytes]]:
+    """The stored cache's entries in key order as (key bytes, packed entry) pairs, streamed from the
+    store without holding the document (for the streaming planner, core/stream_plan.py)."""
+    for name, values in iter_entries(target.iter_body(bucket, key, chunk_size), STATE_FORMAT, "state"):
+        yield name.encode("utf-8", "surrogatepass"), pack_entry(StateEntry(**values))
 
 
 def save_state(target: Target, bucket: str, key: str, cache: StateCache) -> None:

@@ -24,7 +24,8 @@ from gcs2s3.core.shards import Shard, bookkeeping_key
 from gcs2s3.run.documents import Found, decode_entries, encode_entries, load_document, put_document
 from gcs2s3.stores.protocols import Target
 
-LEDGER_FORMAT = 1
+LEDGER_FORMAT = 2  # 2: as 1, one line per entry
+LEGACY_FORMAT = 1  # still read
 POSTED, PENDING, PREDATES = "posted", "pending", "predates"
 
 
@@ -62,7 +63,7 @@ class Ledger:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Ledger:
-        return cls(decode_entries(data, LEDGER_FORMAT, LedgerEntry, "ledger"))
+        return cls(decode_entries(data, LEDGER_FORMAT, LedgerEntry, "ledger", legacy=LEGACY_FORMAT))
 
 
 def load_ledger(target: Target, bucket: str, key: str) -> Ledger:
