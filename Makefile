@@ -48,6 +48,7 @@ bench-wordpress: $(STAMP)
 	$(BIN)/python bench/wordpress_post.py
 
 bench-scale: $(STAMP)
+	bash scripts/install_system_packages.sh --bench
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/plan_scale.py --flatten
 	$(BIN)/python bench/scale.py

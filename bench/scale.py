@@ -1,10 +1,12 @@
 """Scale-out benchmark: one process vs 2 shards vs a Dask LocalCluster of 2 workers.
 
-    python bench/scale.py [--plan-objects 200000] [--copy-objects 20000]
+    python bench/scale.py [--plan-objects 200000] [--copy-objects 20000] [--plan-only]
 
 Local emulators (fake-gcs-server, moto). Two measurements, each for the three ways to run:
-- planning: `gcs2s3 plan` of --plan-objects objects present on both sides (list both sides, decide);
-- copying: `gcs2s3 sync` of --copy-objects new 1 KB objects into fresh buckets.
+- planning: `gcs2s3 plan` of --plan-objects objects present on both sides (list both sides, decide),
+  and beside it `rclone check` of the same two buckets (list both sides, compare sizes and hashes),
+  when rclone is installed;
+- copying: `gcs2s3 sync` of --copy-objects new 1 KB objects into fresh buckets (not with --plan-only).
 Wall time and peak RSS of every process (for the cluster: the client and each worker). On the 2-core
 development machine the emulators themselves are single processes sharing those two cores.
 """
@@ -12,8 +14,10 @@ development machine the emulators themselves are single processes sharing those 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,10 +58,10 @@ def fill(source: str, primary: str | None, count: int) -> None:
         list(pool.map(put, range(count)))
 
 
-def run(command: list[str]) -> tuple[float, int, int]:
+def run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
     """(wall s, exit code, peak RSS KiB) of one process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     watcher = watch_peak_rss(process)
     code = process.wait()
     watcher.join()
@@ -102,9 +106,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--plan-objects", type=int, default=200_000)
     parser.add_argument("--copy-objects", type=int, default=20_000)
+    parser.add_argument("--plan-only", action="store_true", help="only the planning rows")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="gcs2s3-scale-") as tmp, running_emulators():
+    with tempfile.TemporaryDirectory(prefix="gcs2s3-scale-") as tmp, running_emulators() as env:
         folder = Path(tmp)
         source, primary, archive = buckets("plan")
         print(f"filling {args.plan_objects:,} objects on both sides ...", file=sys.stderr)
@@ -115,6 +120,14 @@ def main() -> int:
         rows.append(("plan", args.plan_objects, "1 process", wall, code, [rss]))
         rows.append(("plan", args.plan_objects, "2 shards", *shards(config, "plan")))
         rows.append(("plan", args.plan_objects, "LocalCluster(2)", *cluster(config, "plan")))
+        if shutil.which("rclone"):
+            from vs_rclone import rclone_env
+
+            check = ["rclone", "check", f"GCS:{source}", f"S3:{primary}", "--one-way", "--checkers", "8"]
+            wall, code, rss = run(check, rclone_env({**os.environ, **env}))
+            rows.append(("rclone check", args.plan_objects, "1 process", wall, code, [rss]))
+        if args.plan_only:
+            return _table(rows)
 
         print(f"filling {args.copy_objects:,} objects to copy ...", file=sys.stderr)
         source = buckets("copy")[0]
@@ -129,6 +142,10 @@ def main() -> int:
                 rows.append(("sync", args.copy_objects, label, wall, code, [rss]))
             else:
                 rows.append(("sync", args.copy_objects, label, *how(config, "sync")))
+    return _table(rows)
+
+
+def _table(rows: list[tuple]) -> int:  # type: ignore[type-arg]
     print("| work | objects | how | wall s | objects/s | exit | peak RSS MiB per process |")
     print("|---|---:|---|---:|---:|---:|---|")
     for work, count, label, wall, code, rss in rows:
