@@ -1,11 +1,13 @@
 """Scale-out benchmark: one process vs 2 shards vs a Dask LocalCluster of 2 workers.
 
-    python bench/scale.py [--plan-objects 200000] [--copy-objects 20000] [--plan-only]
+    python bench/scale.py [--plan-objects 200000] [--copy-objects 20000] [--plan-only] [--delivered]
 
 Local emulators (fake-gcs-server, moto). Two measurements, each for the three ways to run:
 - planning: `gcs2s3 plan` of --plan-objects objects present on both sides (list both sides, decide),
   and beside it `rclone check` of the same two buckets (list both sides, compare sizes and hashes),
   when rclone is installed;
+  With --delivered the primary bucket is filled by a `gcs2s3 sync` first (so it holds our metadata and
+  state cache, as after any run of ours) instead of directly, as another tool would;
 - copying: `gcs2s3 sync` of --copy-objects new 1 KB objects into fresh buckets (not with --plan-only).
 Wall time and peak RSS of every process (for the cluster: the client and each worker). On the 2-core
 development machine the emulators themselves are single processes sharing those two cores.
@@ -107,15 +109,20 @@ def main() -> int:
     parser.add_argument("--plan-objects", type=int, default=200_000)
     parser.add_argument("--copy-objects", type=int, default=20_000)
     parser.add_argument("--plan-only", action="store_true", help="only the planning rows")
+    parser.add_argument("--delivered", action="store_true", help="fill the primary bucket with a gcs2s3 sync")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="gcs2s3-scale-") as tmp, running_emulators() as env:
         folder = Path(tmp)
         source, primary, archive = buckets("plan")
         print(f"filling {args.plan_objects:,} objects on both sides ...", file=sys.stderr)
-        fill(source, primary, args.plan_objects)
+        fill(source, None if args.delivered else primary, args.plan_objects)
         config = folder / "plan.ini"
         config.write_text(INI.format(source=source, primary=primary, archive=archive))
+        if args.delivered:
+            print("delivering them with gcs2s3 sync ...", file=sys.stderr)
+            if run(cli(config, "sync"))[1] != 0:
+                raise SystemExit("the filling sync failed")
         wall, code, rss = run(cli(config, "plan"))
         rows.append(("plan", args.plan_objects, "1 process", wall, code, [rss]))
         rows.append(("plan", args.plan_objects, "2 shards", *shards(config, "plan")))
