@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 from gcs2s3.core.headers import delivered_headers
-from gcs2s3.core.keys import KeyRules, relative_name
+from gcs2s3.core.keys import KeyRules
 from gcs2s3.core.models import Action, DestObject, Kind, Plan, SourceObject
 from gcs2s3.core.plan import decide, map_source, needs_confirming, resolve
 from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
@@ -80,7 +80,7 @@ class StreamingPlan:
                 names = sorted(unpack_source(record).name for record in group)
                 self.collisions[key.decode("utf-8")] = names
                 continue
-            action = self._action(unpack_source(group[0]), target)
+            action = self._action(unpack_source(group[0]), target, key.decode("utf-8"))
             if action is None:
                 continue
             if vouch is not None and action.existing is not None and needs_confirming(action):
@@ -95,16 +95,14 @@ class StreamingPlan:
             self.plan.target_only += self.mine(unpack_dest(pending[1]).key)
             pending = next(listed, None)
 
-    def _action(self, source: SourceObject, target: DestObject | None) -> Action | None:
+    def _action(self, source: SourceObject, target: DestObject | None, dest: str) -> Action | None:
         if not self.mine(source.name):
             return None
         headers, unfit = delivered_headers(source)
         if unfit:  # refused for its headers (counted in `mapped`): its key stays claimed, nothing done
             return None
-        rules = self.rules
-        dest = rules.dest_key(relative_name(source.name, rules.path))
         kind, reason = decide(source, target)
-        return Action(kind, source, dest, rules.archive_key(dest, source.created), reason, target, (), headers)
+        return Action(kind, source, dest, self.rules.archive_key(dest, source.created), reason, target, (), headers)
 
 
 def _settled(action: Action, vouched: DestObject | None) -> Action | None:

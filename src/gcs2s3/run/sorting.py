@@ -37,6 +37,7 @@ def external_sort(pairs: Iterable[tuple[bytes, bytes]], run_bytes: int = RUN_BYT
             if held >= run_bytes:
                 if spill is None:
                     spill = cleanup.enter_context(tempfile.TemporaryFile(prefix="gcs2s3-sort-", dir=folder))
+                run.sort(key=_key)
                 runs.append(_write_run(spill, run))
                 run, held = [], 0
         run.sort(key=_key)
@@ -55,7 +56,7 @@ def _key(pair: tuple[bytes, bytes]) -> bytes:
 
 
 def _write_run(spill: BinaryIO, run: list[tuple[bytes, bytes]]) -> tuple[int, int]:
-    run.sort(key=_key)  # (a no-op pass over a run already sorted)
+    """Append one sorted run to the spill file: (its offset, its pair count)."""
     offset = spill.seek(0, 2)
     pack = _HEADER.pack
     spill.write(b"".join(pack(len(k), len(r)) + k + r for k, r in run))

@@ -63,7 +63,7 @@ def backfill_items(
         if entry is None:
             items.append(BackfillItem(action, None))
             continue
-        expected = entry.expected(action.dest_key, sizes)
+        expected = {key: item.suffix for key, item in entry.expected(action.dest_key, sizes).items()}
         written = entry.etags
         present = {key for key in action.attached if _as_written(key, expected, written, etags)}
         missing = frozenset(suffix for key, suffix in expected.items() if key not in present)

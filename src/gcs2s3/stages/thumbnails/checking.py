@@ -53,20 +53,20 @@ def verify_thumbnails(check: VerifyContext, record: ThumbnailRecord, sizes: Sequ
         expected = entry.expected(action.dest_key, sizes)
         written = entry.etags
         present = set(action.attached)
-        for key, suffix in expected.items():
-            size = entry.dimensions(suffix, sizes)
-            wants = f"{size[0]}x{size[1]}" if size else suffix
+        for key, item in expected.items():
+            size = (item.width, item.height)
+            wants = f"{item.width}x{item.height}"
             listed = check.plan.attached_etags.get(key)
             if key not in present or listed is None:
                 failures.append(Failure(key, f"thumbnail missing ({wants} of {action.dest_key}): the next sync "
                                              "makes it"))
                 continue
             files += 1
-            recorded = written.get(suffix)
+            recorded = written.get(item.suffix)
             if recorded and listed != recorded:
                 failures.append(Failure(key, f"thumbnail changed since it was written (ETag {listed}, written "
                                              f"{recorded}): the next sync draws it again"))
-            if check.deep and size is not None:
+            if check.deep:
                 deep.append((key, size))
         for key in sorted(present - expected.keys()):
             failures.append(Failure(key, f"stale thumbnail: WordPress makes no such file for {action.dest_key} under "

@@ -1,12 +1,12 @@
 """The thumbnail record: for each delivered image, which version its derived files were made for, the
 image's header (type, dimensions, EXIF orientation) and the ETag of each file written.
 
-One gzipped JSON object, `<s3_prefix>.gcs2s3/thumbnails.json.gz` in the primary bucket, beside the
-state cache (each shard has its own). With the header kept, the files an image must have under the
-configured sizes are known without reading it: `verify` checks them by name and ETag, and a changed
-`thumbnail_sizes` tells which files to make or remove. An image that could not be sized (not a type
-WordPress sizes, corrupt, over the pixel limit) is recorded with the reason and is not tried again
-until its version changes.
+One gzipped document of JSON lines (run/documents.py), `<s3_prefix>.gcs2s3/thumbnails.json.gz` in the
+primary bucket, beside the state cache (each shard has its own). With the header kept, the files an
+image must have under the configured sizes are known without reading it: `verify` checks them by name
+and ETag, and a changed `thumbnail_sizes` tells which files to make or remove. An image that could not
+be sized (not a type WordPress sizes, corrupt, over the pixel limit) is recorded with the reason and is
+not tried again until its version changes.
 
 The record is a cache of work done, never the truth about the bucket: an image with no entry for its
 current version (delivered before thumbnails were on, or the record was lost) is read and drawn again
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from gcs2s3.core.shards import Shard, bookkeeping_key
 from gcs2s3.run.documents import Found, decode_entries, encode_entries, load_document, put_document
 from gcs2s3.stages.image_names import thumbnail_key
-from gcs2s3.stages.thumbnails.sizes import SizeSpec, derived_images
+from gcs2s3.stages.thumbnails.sizes import DerivedImage, SizeSpec, derived_images
 from gcs2s3.stores.protocols import Target
 
 RECORD_FORMAT = 1
@@ -46,17 +46,13 @@ class ImageEntry:
         """{suffix: ETag} of the files written."""
         return dict(item.split("=", 1) for item in self.files.split())
 
-    def expected(self, dest_key: str, sizes: Sequence[SizeSpec]) -> dict[str, str]:
-        """{key: suffix} of every file WordPress makes for this image under `sizes` (none when it
-        could not be sized)."""
+    def expected(self, dest_key: str, sizes: Sequence[SizeSpec]) -> dict[str, DerivedImage]:
+        """{key: file} of every file WordPress makes for this image under `sizes` (none when it could
+        not be sized)."""
         if self.problem is not None or not self.mime:
             return {}
         files = derived_images(self.width, self.height, orientation=self.orientation, mime=self.mime, sizes=sizes)
-        return {thumbnail_key(dest_key, item.suffix): item.suffix for item in files}
-
-    def dimensions(self, suffix: str, sizes: Sequence[SizeSpec]) -> tuple[int, int] | None:
-        files = derived_images(self.width, self.height, orientation=self.orientation, mime=self.mime, sizes=sizes)
-        return next(((item.width, item.height) for item in files if item.suffix == suffix), None)
+        return {thumbnail_key(dest_key, item.suffix): item for item in files}
 
 
 def files_field(etags: dict[str, str]) -> str:
@@ -71,7 +67,6 @@ class ThumbnailRecord:
         self.read = read  # False: the stored record could not be read (a failed request): it must not be
         # overwritten by this run, and nothing is back-filled from it
         self.others: dict[str, list[ImageEntry]] = {}  # more entries per key, when records were merged
-
 
     def get(self, key: str, crc32c: str) -> ImageEntry | None:
         """The entry for this exact version of `key`, if any."""
@@ -109,7 +104,6 @@ def load_all_records(target: Target, bucket: str, s3_prefix: str) -> ThumbnailRe
     current version is the one `get` finds (entries of other versions are kept apart)."""
     folder = record_key(s3_prefix).rsplit("/", 1)[0] + "/"
     merged = ThumbnailRecord()
-    others: dict[str, list[ImageEntry]] = {}
     for listed in target.list(bucket, folder):
         name = listed.key[len(folder):]
         if not (name.startswith("thumbnails") and name.endswith(".json.gz")) or "/" in name:
@@ -119,8 +113,7 @@ def load_all_records(target: Target, bucket: str, s3_prefix: str) -> ThumbnailRe
         for key, entry in record.entries.items():
             known = merged.entries.setdefault(key, entry)
             if known is not entry:
-                others.setdefault(key, []).append(entry)
-    merged.others = others
+                merged.others.setdefault(key, []).append(entry)
     return merged
 
 

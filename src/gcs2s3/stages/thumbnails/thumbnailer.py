@@ -2,10 +2,10 @@
 processes, written beside the image in the primary target, and the image's stale derived files removed.
 
 Hooks (run/hooks.py): `claim` refuses a source name that is another image's thumbnail name and
-attaches each image's derived files already in the target; `start` reads the thumbnail record
-(record.py); `spool_suffix` asks for a sized image's bytes; `on_delivered` draws and writes them;
-`finish` records them, back-fills images delivered earlier (backfill.py), writes the record and
-counts; `verify` checks every image's files (checking.py).
+attaches each image's derived files already in the target; `spool_suffix` asks for a sized image's
+bytes; `on_delivered` draws and writes them; `finish` reads the thumbnail record (record.py), records
+them, back-fills images delivered earlier (backfill.py), writes the record and counts; `verify`
+checks every image's files (checking.py).
 
 The input is the file the deliverer spooled while it delivered the version (hash-checked bytes of this
 run), or for back-fill the primary object of an unchanged source image, checked against the source's
@@ -52,6 +52,7 @@ from gcs2s3.stages.image_names import (
     thumbnail_key,
 )
 from gcs2s3.stages.thumbnails.backfill import BackfillItem, BackfillRun, backfill_items, spooled
+from gcs2s3.stages.thumbnails.checking import verify_thumbnails
 from gcs2s3.stages.thumbnails.record import (
     ImageEntry,
     ThumbnailRecord,
@@ -131,7 +132,6 @@ class Thumbnailer(StageBase):
         self.sizes: tuple[SizeSpec, ...] = settings.sizes  # pydantic models: they pickle to the drawing processes
         self.max_pixels = settings.thumbnail_max_pixels
         self.processes = settings.thumbnail_processes
-        self.record: ThumbnailRecord | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -167,9 +167,6 @@ class Thumbnailer(StageBase):
     def claim(self, names: Mapping[str, str], listed: Sequence[str]) -> dict[str, list[str]]:
         return thumbnail_claims(names, listed)
 
-    def start(self, run: RunContext) -> None:
-        self._load_record(run.target)
-
     def spool_suffix(self, action: Action) -> str | None:
         return "." + extension(action.dest_key) if is_sized_image(action.dest_key) else None
 
@@ -185,7 +182,7 @@ class Thumbnailer(StageBase):
         """Record what delivery drew, back-fill the images delivered earlier (up to the per-run limit;
         on a dry run only counted), write the record, and report."""
         try:
-            record = self._load_record(run.target)
+            record = load_record(run.target, self.settings.s3_bucket, self._record_key)
             made = [(o.action.dest_key, o.stages[self.name]) for o in outcomes if o.ok and self.name in o.stages]
             for key, outcome in made:
                 if outcome.entry is not None:
@@ -324,11 +321,6 @@ class Thumbnailer(StageBase):
 
     # -- the record -----------------------------------------------------------------------------------
 
-    def _load_record(self, target: Target) -> ThumbnailRecord:
-        if self.record is None:
-            self.record = load_record(target, self.settings.s3_bucket, self._record_key)
-        return self.record
-
     @property
     def _record_key(self) -> str:
         return record_key(self.settings.s3_prefix, self.settings.shard_spec)
@@ -348,7 +340,5 @@ class Thumbnailer(StageBase):
         """Every delivered image has exactly the files WordPress makes for it under the configured sizes,
         each as written (ETag as recorded); with `deep`, each file is decoded and its dimensions checked.
         `verify` runs unsharded: the records of every shard are read."""
-        from gcs2s3.stages.thumbnails.checking import verify_thumbnails
-
         record = load_all_records(check.target, self.settings.s3_bucket, self.settings.s3_prefix)
         return verify_thumbnails(check, record, self.sizes, self.name)
