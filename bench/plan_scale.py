@@ -1,21 +1,22 @@
 """Planning at scale from synthetic listings: memory and time per listed object, no server.
 
-    python bench/plan_scale.py [--objects 1000000 10000000] [--flatten] [--paths today core stream]
+    python bench/plan_scale.py [--objects 1000000 10000000] [--flatten] [--paths before core run]
 
 Each size and path runs in a fresh child process: a synthetic source and primary target that generate
 their listings on the fly (every object present on both sides, unchanged, as after a first sync;
 names like `d042/7/img-00012345.jpg` in 1,000 folders, in an order that is not the keys' order, as a
-parallel listing gives them). The child measures from its RSS once the stores are ready to its
-high-water mark (VmHWM): what planning adds per listed object, not what the synthetic stores hold
-(they hold nothing per object). Paths:
-- today: `make_plan` as a run makes it (both listings, the state cache a first sync wrote, the
-  in-memory merge-join, the settling from the cache);
-- core: `build_plan` alone over the two listings (no state cache): today's planning core;
-- stream: the streaming planner (core/stream_plan.py) over both listings and the state cache, each
-  sorted by key with the external sort (run/sorting.py, `--run-mb` of pairs in memory per sort, the
-  rest spilled to disk), the cache settling each object as make_plan does, the actions consumed as a
-  run would consume the unchanged ones (counted, not kept).
-Prints a table: path, objects, seconds, µs per object, peak RSS added, bytes per object.
+parallel listing gives them), and the state cache a first sync wrote, streamed from a file (written
+once per size by the parent, line by line). The child measures from its RSS once the stores are ready
+to its high-water mark (VmHWM): what planning adds per listed object, not what the synthetic stores
+hold (they hold nothing per object). Paths:
+- before: the in-memory planning of gcs2s3 up to issue 17 (both listings as Python records,
+  `build_plan`'s merge-join, the state cache read into a dict and settling each object);
+- core: `build_plan` alone over the two listings (no state cache): that planning's core;
+- run: what a sync does now: `run.sync.make_plan` (both listings sorted by key on disk beyond a
+  bound, the cache streamed and joined, the actions spooled to disk), then the next state cache
+  computed from the plan in key order and compared with the stored one (unchanged: not rewritten).
+Prints a table: path, objects, seconds, µs per object, peak RSS added, bytes per object, and for the
+run path the local disk its sorts and its plan spool used (temporary files, gone when it ends).
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from pathlib import Path
 
 from gcs2s3.core.config import Settings
 from gcs2s3.core.headers import delivered_headers, digest
-from gcs2s3.core.models import DestObject, Headers, SourceObject
-from gcs2s3.core.plan import build_plan
-from gcs2s3.core.stream_plan import StreamingPlan
+from gcs2s3.core.models import DestObject, Headers, Kind, Plan, SourceObject
+from gcs2s3.core.plan import build_plan, needs_confirming, resolve
+from gcs2s3.run.documents import EntryWriter
 from gcs2s3.run.sorting import external_sort
-from gcs2s3.run.state import StateCache, StateEntry, pack_entry, vouched_packed
-from gcs2s3.run.sync import make_plan
+from gcs2s3.run.state import STATE_FORMAT, StateCache, StateEntry, load_state, state_entry, write_state
+from gcs2s3.run.sync import make_plan, next_state
 from gcs2s3.stores.memory import MemoryTarget
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -87,15 +88,61 @@ class SyntheticTarget(MemoryTarget):
     def read_small(self, bucket: str, key: str) -> bytes | None:
         return self.state_file.read_bytes() if key.endswith("state.json.gz") else None
 
+    def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
+        with self.state_file.open("rb") as file:
+            while chunk := file.read(chunk_size):
+                yield chunk
 
-def cache_pairs(count: int, flatten: bool) -> Iterator[tuple[bytes, bytes]]:
-    """The state cache a first sync wrote, as (key, packed entry) pairs (a run would stream it in key order
-    from S3; here it is generated and sorted, so its sort is part of the measurement)."""
-    for source in objects(count):
-        key = source.name.replace("/", "_") if flatten else source.name
-        entry = StateEntry(source.md5 or "", source.size, source.crc32c, source.generation, source.md5,
-                           digest(delivered_headers(source)[0]))
-        yield key.encode(), pack_entry(entry)
+
+def write_cache(count: int, flatten: bool, path: Path, folder: str) -> None:
+    """The state cache a first sync wrote, line by line in key order (sorted on disk: no dict)."""
+    def pairs() -> Iterator[tuple[bytes, bytes]]:
+        for source in objects(count):
+            key = source.name.replace("/", "_") if flatten else source.name
+            yield key.encode(), json.dumps(source.name).encode()
+
+    writer = EntryWriter(STATE_FORMAT, list(StateEntry.__dataclass_fields__))
+    for key, name in external_sort(pairs(), folder=folder):
+        number = int(json.loads(name).rsplit("-", 1)[1][:8])
+        source = next(objects_from(number))
+        entry = state_entry(source.md5 or "", source, digest(delivered_headers(source)[0]))
+        writer.add(key.decode(), (entry.etag, entry.size, entry.crc32c, entry.generation, entry.md5, entry.headers))
+    size = writer.finish()
+    writer.file.seek(0)
+    with path.open("wb") as out:
+        while chunk := writer.file.read(1 << 20):
+            out.write(chunk)
+    assert path.stat().st_size == size
+    writer.close()
+
+
+def objects_from(number: int) -> Iterator[SourceObject]:
+    """Object `number` of `objects` (the generator's formula, for one object)."""
+    name = name_of(number)
+    md5 = hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()
+    yield SourceObject(name, 1000 + number % 5000, md5, f"{number % 99_999_999:08d}"[:6] + "==",
+                       1_700_000_000_000 + number, CREATED, HEADERS)
+
+
+def plan_before(config: Settings, source: SyntheticSource, target: SyntheticTarget) -> Plan:
+    """The in-memory planning a run did up to issue 17: both listings held, `build_plan`, the state
+    cache read whole into a dict, each unsure action settled from it; then the next cache made as a
+    dict and compared with the stored one (unchanged: not rewritten)."""
+    plan = build_plan(config.key_rules, source.list(""), target.list("dst", ""))
+    state = load_state(target, "dst", "state.json.gz")
+    assert isinstance(plan.actions, list)
+    for index, action in enumerate(plan.actions):
+        if needs_confirming(action) and action.existing is not None:
+            vouched = state.vouch(action.existing)
+            settled = resolve(action, vouched) if vouched else None
+            if settled and settled.kind in (Kind.UNCHANGED, Kind.HEADERS):
+                plan.actions[index] = settled
+    after = StateCache()
+    for action in plan.actions:
+        if action.kind is Kind.UNCHANGED and action.existing is not None:
+            after.record(action.dest_key, action.existing.etag, action.source, digest(action.headers))
+    assert after.entries == state.entries, "the state cache of an unchanged run is not rewritten"
+    return plan
 
 
 def settings(flatten: bool) -> Settings:
@@ -110,68 +157,66 @@ def _status(field: str) -> int:
     return int(found[1]) * 1024 if found else 0
 
 
-def child(count: int, flatten: bool, path: str, run_mb: int) -> dict[str, float]:
+def child(count: int, flatten: bool, path: str, state_file: Path) -> dict[str, float]:
     """One measurement, in this (fresh) process."""
     config = settings(flatten)
-    with tempfile.TemporaryDirectory(prefix="gcs2s3-plan-scale-") as tmp:
-        state_file = Path(tmp) / "state.json.gz"
-        if path == "today":
-            cache = StateCache()
-            for source in objects(count):
-                key = source.name.replace("/", "_") if flatten else source.name
-                cache.record(key, source.md5 or "", source, digest(delivered_headers(source)[0]))
-            state_file.write_bytes(cache.to_bytes())
-            del cache
-        source, target = SyntheticSource(count), SyntheticTarget(count, flatten, state_file)
-        before = _status("VmRSS")
-        started = time.perf_counter()
-        if path == "today":
-            plan, _ = make_plan(config, source, target)  # type: ignore[arg-type]
-            kinds = Counter(a.kind.value for a in plan.actions)
-        elif path == "core":
-            plan = build_plan(config.key_rules, source.list(""), target.list("dst", ""))
-            kinds = Counter(a.kind.value for a in plan.actions)
-        else:
-            streaming = StreamingPlan(config.key_rules)
-            bound = run_mb * 2**20
-            joined = streaming.join(external_sort(streaming.mapped(source.list("")), bound, tmp),
-                                    external_sort(streaming.listed(target.list("dst", "")), bound, tmp),
-                                    external_sort(cache_pairs(count, flatten), bound, tmp), vouched_packed)
-            kinds = Counter(action.kind.value for action in joined if action.existing.metadata)  # settled by the cache
-        seconds = time.perf_counter() - started
-        peak = _status("VmHWM")
+    source, target = SyntheticSource(count), SyntheticTarget(count, flatten, state_file)
+    before = _status("VmRSS")
+    started = time.perf_counter()
+    disk = 0
+    if path == "before":
+        plan = plan_before(config, source, target)
+        kinds = Counter(a.kind.value for a in plan.actions if a.existing and a.existing.metadata)  # settled
+    elif path == "core":
+        plan = build_plan(config.key_rules, source.list(""), target.list("dst", ""))
+        kinds = Counter(a.kind.value for a in plan.actions)
+    else:
+        plan, stored = make_plan(config, source, target)  # type: ignore[arg-type]
+        written = write_state(target, "dst", "state.json.gz", lambda: next_state(plan, []), stored)
+        assert not written, "the state cache of an unchanged run is not rewritten"
+        kinds = Counter({kind.value: plan.count(kind) for kind in Kind if plan.count(kind)})
+        disk = plan.actions.sorted_bytes + plan.actions.written  # type: ignore[union-attr]
+    seconds = time.perf_counter() - started
+    peak = _status("VmHWM")
     assert sum(kinds.values()) == count and kinds["unchanged"] == count, kinds
-    return {"objects": count, "seconds": seconds, "added": peak - before}
+    return {"objects": count, "seconds": seconds, "added": peak - before, "disk": disk}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--paths", nargs="+", default=["today", "core", "stream"], choices=["today", "core", "stream"])
+    parser.add_argument("--paths", nargs="+", default=["before", "core", "run"], choices=["before", "core", "run"])
     parser.add_argument("--flatten", action="store_true", help="WordPress flattening on (keys reordered)")
-    parser.add_argument("--run-mb", type=int, default=32, help="stream path: MiB of pairs sorted in memory")
     parser.add_argument("--in-memory-up-to", type=int, default=2_000_000,
-                        help="run the today and core paths only up to this many objects (~2 KB each in memory)")
+                        help="run the before and core paths only up to this many objects (~2 KB each in memory)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.flatten, args.paths[0], args.run_mb)))
+        print(json.dumps(child(args.child, args.flatten, args.paths[0], args.state)))
         return 0
-    print("| path | flatten | objects | plan s | µs per object | peak RSS added MiB | bytes per object |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| path | flatten | objects | plan s | µs per object | peak RSS added MiB | bytes per object | disk MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for count in args.objects:
-        for path in args.paths:
-            if path != "stream" and count > args.in_memory_up_to:
-                print(f"| {path} | {'on' if args.flatten else 'off'} | {count:,} | not run: would hold "
-                      f"~{count * 2000 / 1e9:.0f} GB | | | |", flush=True)
-                continue
-            command = [sys.executable, __file__, "--child", str(count), "--paths", path, "--run-mb", str(args.run_mb),
-                       *(["--flatten"] if args.flatten else [])]
-            result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-            print(f"| {path} | {'on' if args.flatten else 'off'} | {count:,} | {result['seconds']:.1f} | "
-                  f"{result['seconds'] / count * 1e6:.1f} | {result['added'] / 2**20:.0f} | "
-                  f"{result['added'] / count:.0f} |", flush=True)
+        with tempfile.TemporaryDirectory(prefix="gcs2s3-plan-scale-") as tmp:
+            state = Path(tmp) / "state.json.gz"
+            write_cache(count, args.flatten, state, tmp)
+            for path in args.paths:
+                if path != "run" and count > args.in_memory_up_to:
+                    print(f"| {path} | {'on' if args.flatten else 'off'} | {count:,} | not run: would hold "
+                          f"~{count * 2000 / 1e9:.0f} GB | | | | |", flush=True)
+                    continue
+                command = [sys.executable, __file__, "--child", str(count), "--paths", path, "--state", str(state),
+                           *(["--flatten"] if args.flatten else [])]
+                measure(command, count, path, args.flatten)
     return 0
+
+
+def measure(command: list[str], count: int, path: str, flatten: bool) -> None:
+    result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    print(f"| {path} | {'on' if flatten else 'off'} | {count:,} | {result['seconds']:.1f} | "
+          f"{result['seconds'] / count * 1e6:.1f} | {result['added'] / 2**20:.0f} | "
+          f"{result['added'] / count:.0f} | {result['disk'] / 2**20:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

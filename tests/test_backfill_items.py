@@ -3,6 +3,7 @@ removed, from the record and the primary listing alone."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 from gcs2s3.core.config import parse_thumbnail_sizes
 from gcs2s3.core.errors import TransientError
 from gcs2s3.core.models import Action, DestObject, Kind, SourceObject
-from gcs2s3.stages.thumbnails.backfill import backfill_items
+from gcs2s3.stages.thumbnails.backfill import BackfillItem
+from gcs2s3.stages.thumbnails.backfill import backfill_items as items_due
 from gcs2s3.stages.thumbnails.record import (
     ImageEntry,
     ThumbnailRecord,
@@ -20,15 +22,23 @@ from gcs2s3.stages.thumbnails.record import (
     load_record,
     save_record,
 )
+from gcs2s3.stages.thumbnails.sizes import SizeSpec
 from gcs2s3.stores.memory import MemoryTarget
 
 SIZES = parse_thumbnail_sizes("thumbnail:150x150:crop, medium:300x300")
 CRC = "AAAAAA=="
 
 
-def action(key: str, kind: Kind = Kind.UNCHANGED, attached: tuple[str, ...] = (), crc: str = CRC) -> Action:
+def action(key: str, kind: Kind = Kind.UNCHANGED, attached: tuple[str, ...] = (), crc: str = CRC,
+           etags: Mapping[str, str] | None = None) -> Action:
+    """`etags`: the attached keys' ETags as listed."""
     source = SourceObject(key, 10, None, crc, 1, datetime(2026, 1, 1, tzinfo=UTC))
-    return Action(kind, source, key, f"arc/{key}", "", DestObject(key, 10, "e"), attached)
+    return Action(kind, source, key, f"arc/{key}", "", DestObject(key, 10, "e"), attached,
+                  attached_etags=tuple((etags or {}).get(k, "") for k in attached))
+
+
+def backfill_items(actions: list[Action], record: ThumbnailRecord, sizes: tuple[SizeSpec, ...]) -> list[BackfillItem]:
+    return list(items_due(actions, record, sizes))
 
 
 def entry(**files: str) -> ImageEntry:
@@ -41,7 +51,7 @@ def record(**entries: ImageEntry) -> ThumbnailRecord:
 
 def test_an_image_without_an_entry_for_its_version_is_drawn_whole() -> None:
     stale_version = ImageEntry("other==", "image/jpeg", 1200, 900, 1)
-    items = backfill_items([action("a.jpg"), action("b.jpg")], record(b_jpg=stale_version), SIZES, {})
+    items = backfill_items([action("a.jpg"), action("b.jpg")], record(b_jpg=stale_version), SIZES)
     assert [(i.action.dest_key, i.draw) for i in items] == [("a.jpg", None), ("b.jpg", None)]
 
 
@@ -49,18 +59,19 @@ def test_only_the_missing_files_are_drawn_and_stale_ones_removed_without_a_read(
     full = entry(**{"150x150": "e1", "300x225": "e2"})
     attached = ("a-150x150.jpg", "a-300x225.jpg")
     etags = {"a-150x150.jpg": "e1", "a-300x225.jpg": "e2", "a-99x99.jpg": "e9"}
-    assert backfill_items([action("a.jpg", attached=attached)], record(a_jpg=full), SIZES, etags) == []
-    (item,) = backfill_items([action("a.jpg", attached=attached[:1])], record(a_jpg=full), SIZES, etags)
+    assert backfill_items([action("a.jpg", attached=attached, etags=etags)], record(a_jpg=full), SIZES) == []
+    (item,) = backfill_items([action("a.jpg", attached=attached[:1], etags=etags)], record(a_jpg=full), SIZES)
     assert item.draw == {"-300x225"} and item.stale == () and item.keep == (("-150x150", "e1"),)
-    (item,) = backfill_items([action("a.jpg", attached=(*attached, "a-99x99.jpg"))], record(a_jpg=full), SIZES, etags)
+    (item,) = backfill_items([action("a.jpg", attached=(*attached, "a-99x99.jpg"), etags=etags)], record(a_jpg=full),
+                             SIZES)
     assert item.draw == frozenset() and not item.reads and item.stale == ("a-99x99.jpg",)
 
 
 def test_a_file_whose_etag_is_not_the_one_written_is_drawn_again() -> None:
     full = entry(**{"150x150": "e1", "300x225": "e2"})
     attached = ("a-150x150.jpg", "a-300x225.jpg")
-    (item,) = backfill_items([action("a.jpg", attached=attached)], record(a_jpg=full), SIZES,
-                             {"a-150x150.jpg": "replaced", "a-300x225.jpg": "e2"})
+    listed = {"a-150x150.jpg": "replaced", "a-300x225.jpg": "e2"}
+    (item,) = backfill_items([action("a.jpg", attached=attached, etags=listed)], record(a_jpg=full), SIZES)
     assert item.draw == {"-150x150"} and item.keep == (("-300x225", "e2"),)
 
 
@@ -68,9 +79,9 @@ def test_delivered_by_this_run_not_images_and_unsizable_images_are_left_alone() 
     unsizable = ImageEntry(CRC, problem="corrupt or truncated image/jpeg")
     actions = [action("new.jpg", Kind.NEW), action("changed.jpg", Kind.CHANGED), action("notes.txt"),
                action("scan.tif"), action("broken.jpg")]
-    assert backfill_items(actions, record(broken_jpg=unsizable), SIZES, {}) == []
+    assert backfill_items(actions, record(broken_jpg=unsizable), SIZES) == []
     # header-only updates keep their bytes: they are candidates like unchanged images
-    assert len(backfill_items([action("h.png", Kind.HEADERS)], record(), SIZES, {})) == 1
+    assert len(backfill_items([action("h.png", Kind.HEADERS)], record(), SIZES)) == 1
 
 
 @given(st.lists(st.sampled_from(["-150x150", "-300x225", "-768x576", "-99x99"]), unique=True),
@@ -80,8 +91,8 @@ def test_after_back_fill_an_image_has_exactly_the_expected_files(present: list[s
     full = entry(**{"150x150": "e1", "300x225": "e2"})
     attached = tuple(f"a{s}.jpg" for s in present)
     etags = {key: "e1" if "150x150" in key else "e2" for key in attached}
-    items = backfill_items([action("a.jpg", attached=attached)], record(a_jpg=full) if known else record(), SIZES,
-                           etags)
+    items = backfill_items([action("a.jpg", attached=attached, etags=etags)], record(a_jpg=full) if known else record(),
+                           SIZES)
     expected = set(full.expected("a.jpg", SIZES))
     if not items:
         assert known and set(attached) == expected

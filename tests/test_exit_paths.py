@@ -118,7 +118,7 @@ def test_an_unexpected_exception_notifies_and_releases_the_lease(world: World, h
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("injected")
 
-    monkeypatch.setattr("gcs2s3.run.sync.build_plan", broken)
+    monkeypatch.setattr("gcs2s3.run.sync.plan_run", broken)
     error, _ = failing_run(world, world.ini(notify_webhook_url=hook.url), 1, hook=hook)
     assert "unexpected error: RuntimeError: injected" in error
     assert not world.keys(bookkeeping=True)  # nothing written, the lease released

@@ -5,30 +5,41 @@ disk, and the state cache joined as a third sorted stream (settled as make_plan 
 
 from __future__ import annotations
 
+import gzip
+import json
+import tracemalloc
+from collections.abc import Iterator, Sequence
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gcs2s3.core.errors import CollisionError
+from gcs2s3.core.errors import CollisionError, ThumbnailCollisionError
 from gcs2s3.core.hashes import crc32c_b64
 from gcs2s3.core.headers import delivered_headers, digest
 from gcs2s3.core.keys import KeyRules
 from gcs2s3.core.models import DestObject, Headers, Kind, Plan, SourceObject
-from gcs2s3.core.plan import build_plan, needs_confirming, resolve
+from gcs2s3.core.plan import Claimant, build_plan, needs_confirming, resolve
 from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.core.shards import Shard
-from gcs2s3.core.stream_plan import StreamingPlan
+from gcs2s3.run import documents
+from gcs2s3.run.documents import put_document
+from gcs2s3.run.planning import plan_streamed as planned
 from gcs2s3.run.sorting import external_sort
-from gcs2s3.run.state import StateCache, StateEntry, pack_entry, vouched_packed
+from gcs2s3.run.state import StateCache, StateEntry, StoredState, pack_entry, vouched_packed, write_state
+from gcs2s3.stages.image_names import thumbnail_key, thumbnail_scope
+from gcs2s3.stages.thumbnails.thumbnailer import thumbnail_claims
 from gcs2s3.stores.memory import MemoryTarget
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5S = ["0" * 32, "1" * 32]
 # Few characters, so names meet: '/' and '_' (flattening's swap), '-' and '.' (which sort around
 # them), a reserved segment, a non-ASCII letter, and a control character.
-segment = st.sampled_from(["a", "b", "_", "-", ".", ".gcs2s3", "é", "a_b", "x\t", ""])
+# Image names and their thumbnail names, for the stages' claims.
+segment = st.sampled_from(["a", "b", "_", "-", ".", ".gcs2s3", "é", "a_b", "x\t", "", "a.jpg", "a.JPG",
+                           "a-150x150.jpg", "a_b-2x2.png", "a_b.png", "a-scaled.jpg"])
 name = st.lists(segment, min_size=1, max_size=4).map("/".join)
 header = st.sampled_from([Headers(), Headers(content_type="image/jpeg"), Headers(cache_control="bad\nvalue"),
                           Headers(metadata=(("k", "v"),))])
@@ -43,11 +54,13 @@ def source(draw: st.DrawFn, path: str) -> SourceObject:
 
 
 def plan_in_memory(rules: KeyRules, sources: list[SourceObject], targets: list[DestObject],
-                   shard: Shard | None) -> tuple[Plan, dict[str, list[str]]]:
+                   shard: Shard | None, claimants: Sequence[Claimant] = ()) -> tuple[Plan, dict[str, object]]:
     try:
-        return build_plan(rules, sources, targets, shard=shard), {}
+        return build_plan(rules, sources, targets, shard=shard, claimants=claimants), {}
     except CollisionError as exc:
-        return Plan(), exc.collisions
+        return Plan(), {"collisions": exc.collisions}
+    except ThumbnailCollisionError as exc:
+        return Plan(), {"claims": exc.claims}
 
 
 def settled_in_memory(plan: Plan, cache: StateCache) -> Plan:
@@ -62,17 +75,33 @@ def settled_in_memory(plan: Plan, cache: StateCache) -> Plan:
 
 
 def plan_streamed(rules: KeyRules, sources: list[SourceObject], targets: list[DestObject], shard: Shard | None,
-                  run_bytes: int, cache: StateCache | None = None) -> tuple[Plan, dict[str, list[str]]]:
-    streaming = StreamingPlan(rules, shard)
+                  run_bytes: int, cache: StateCache | None = None,
+                  claimants: Sequence[Claimant] = ()) -> tuple[Plan, dict[str, object]]:
+    """run/planning.plan_streamed, its spool read back into a list."""
     entries = [(key.encode(), pack_entry(entry)) for key, entry in sorted((cache or StateCache()).entries.items())]
-    joined = streaming.join(external_sort(streaming.mapped(sources), run_bytes),
-                            external_sort(streaming.listed(targets), run_bytes), entries, vouched_packed)
-    actions = list(joined)
-    if streaming.collisions:
-        return Plan(), streaming.collisions
-    plan = streaming.plan
-    plan.actions = actions
+    try:
+        plan, spool = planned(rules, sources, targets, shard=shard, claimants=claimants, cache=entries,
+                              vouch=vouched_packed, run_bytes=run_bytes)
+    except CollisionError as exc:
+        return Plan(), {"collisions": exc.collisions}
+    except ThumbnailCollisionError as exc:
+        return Plan(), {"claims": exc.claims}
+    plan.actions = list(spool)
+    assert plan.count(*Kind) == len(plan.actions) and plan.size(*Kind) == sum(a.source.size for a in plan.actions)
     return plan, {}
+
+
+class GroupedClaims:
+    """The thumbnails stage's claims, asked a group of keys at a time (its `claim_scope`)."""
+
+    claim = staticmethod(thumbnail_claims)
+    claim_scope = staticmethod(thumbnail_scope)
+
+
+class WholeClaims:
+    """The same claims from a claimant without `claim_scope`: asked once, with every key."""
+
+    claim = staticmethod(thumbnail_claims)
 
 
 @settings(max_examples=300, deadline=None)
@@ -83,6 +112,9 @@ def test_the_streamed_plan_is_the_in_memory_plan(flatten: bool, path: str, prefi
     matched = data.draw(st.lists(st.sampled_from(sources), max_size=8)) if sources else []
     keys = [prefix + key for key in data.draw(st.lists(name, max_size=6))]
     keys += [rules.dest_key(s.name[len(path):]) for s in matched if s.name[len(path):]]
+    drawn = data.draw(st.lists(st.sampled_from(sources), max_size=4)) if sources else []  # thumbnails in the target
+    keys += [thumbnail_key(rules.dest_key(s.name[len(path):]), data.draw(st.sampled_from(["-2x2", "-scaled"])))
+             for s in drawn if s.name[len(path):]]
     targets = [DestObject(key, data.draw(st.sampled_from([3, 5])), data.draw(st.sampled_from([*MD5S, "abc-2"])))
                for key in dict.fromkeys(keys)]
     shard = data.draw(st.sampled_from([None, Shard(0, 2), Shard(1, 2)]))
@@ -95,13 +127,15 @@ def test_the_streamed_plan_is_the_in_memory_plan(flatten: bool, path: str, prefi
             data.draw(st.sampled_from([target.size] * 3 + [9])),
             data.draw(st.sampled_from(["AAAAAA==", "BBBBBB=="])), 1, data.draw(st.sampled_from([*MD5S, None])),
             digest(delivered_headers(like)[0]) if like and data.draw(st.booleans()) else "zzz")
-    expected, expected_collisions = plan_in_memory(rules, sources, targets, shard)
+    claimants = data.draw(st.sampled_from([(), (GroupedClaims(),), (WholeClaims(),)]))
+    expected, expected_collisions = plan_in_memory(rules, sources, targets, shard, claimants)
     expected = settled_in_memory(expected, cache)
-    got, got_collisions = plan_streamed(rules, sources, targets, shard, run_bytes, cache)
+    got, got_collisions = plan_streamed(rules, sources, targets, shard, run_bytes, cache, claimants)
     assert got_collisions == expected_collisions
     assert got.actions == expected.actions
     assert got.refused == expected.refused
-    assert (got.placeholders, got.target_only) == (expected.placeholders, expected.target_only)
+    assert (got.placeholders, got.target_only, got.attached_in_target) == (
+        expected.placeholders, expected.target_only, expected.attached_in_target)
 
 
 @given(source(""), st.sampled_from([None, {"source-md5": "x"}]))
@@ -121,7 +155,7 @@ def test_a_collision_is_refused_by_both_planners(flatten: bool) -> None:
     rules = KeyRules(path="", s3_prefix="", archive_prefix="arc/", flatten=flatten)
     sources = [SourceObject(n, 3, MD5S[0], "AAAAAA==", 1, T0) for n in ("a/b", "a_b", "a-b", "z")]
     _, collisions = plan_streamed(rules, sources, [], None, 1)
-    expected = {"a_b": ["a/b", "a_b"]} if flatten else {}
+    expected = {"collisions": {"a_b": ["a/b", "a_b"]}} if flatten else {}
     assert collisions == plan_in_memory(rules, sources, [], None)[1] == expected
 
 
@@ -129,9 +163,6 @@ ODD_KEYS = ["a", "b/c", "é/ü", "line\nbreak", "tab\tand \"quote\"", "lone \udc
 
 
 def test_a_stored_state_cache_streams_in_key_order_as_its_dict_reads_and_the_old_layout_still_reads() -> None:
-    import gzip
-    import json
-
     from gcs2s3.run.state import stream_state, vouched
 
     cache = StateCache({key: StateEntry(f"e{i}", i, "AAAAAA==", i, None if i % 2 else MD5S[0], "h")
@@ -153,3 +184,70 @@ def test_a_stored_state_cache_streams_in_key_order_as_its_dict_reads_and_the_old
         "k": StateEntry("e", 1, "c", 2, None, "h")}
     with pytest.raises(ValueError, match="unknown state format 1"):
         StateCache.from_bytes(gzip.compress(b'{"format":1,"entries":{}}'))
+
+
+def stored(target: MemoryTarget, body: bytes | None) -> StoredState:
+    """A StoredState over `body` stored at b/s.json.gz (None: no cache yet), drained."""
+    if body is not None:
+        put_document(target, "b", "s.json.gz", body)
+    state = StoredState(target, "b", "s.json.gz", chunk_size=5)
+    state.drain()
+    return state
+
+
+def test_the_state_cache_is_rewritten_only_when_it_changes_and_any_stored_form_reads(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = MemoryTarget()
+    target.create_bucket("b")
+    cache = StateCache({key: StateEntry(f"e{i}", i, "AAAAAA==", i, None, "h") for i, key in enumerate(ODD_KEYS)})
+    entries = sorted(cache.entries.items(), key=lambda item: item[0].encode("utf-8", "surrogatepass"))
+
+    first = stored(target, None)  # the first run: nothing stored, nothing to warn about
+    assert first.complete and not caplog.records
+    assert write_state(target, "b", "s.json.gz", lambda: entries, first)
+    again = stored(target, None)
+    assert StateCache.from_bytes(target.read_small("b", "s.json.gz") or b"").entries == cache.entries
+    assert not write_state(target, "b", "s.json.gz", lambda: entries, again)  # unchanged: not rewritten
+    changed = [(key, StateEntry("other", *astuple(entry)[1:]) if key == "a" else entry) for key, entry in entries]
+    assert write_state(target, "b", "s.json.gz", lambda: changed, again)
+
+    legacy = {"format": 2, "entries": {"k": {"etag": "e", "size": 1, "crc32c": "c", "generation": 2, "md5": None,
+                                              "headers": "h"}}}
+    put_document(target, "b", "old.json.gz", gzip.compress(json.dumps(legacy).encode()))
+    old = StoredState(target, "b", "old.json.gz")
+    assert list(old) == [(b"k", pack_entry(StateEntry("e", 1, "c", 2, None, "h")))] and old.complete
+
+    corrupt = stored(target, b"not gzip at all")
+    assert corrupt.fingerprint is None and "unreadable" in caplog.text  # never equal: it is rewritten
+    assert write_state(target, "b", "s.json.gz", lambda: entries, corrupt)
+
+    monkeypatch.setattr(documents, "PART_BYTES", 64)  # a big cache goes up in parts
+    many = [(f"k{i:05d}", StateEntry(f"e{i}", i, "AAAAAA==", i, None, "h")) for i in range(300)]
+    assert write_state(target, "b", "s.json.gz", lambda: many, corrupt)
+    assert list(StateCache.from_bytes(target.read_small("b", "s.json.gz") or b"").entries) == [k for k, _ in many]
+
+
+def test_planning_holds_its_sort_buffers_not_the_objects() -> None:
+    """60,000 objects on both sides with 2 MiB of sort buffers: the plan is on disk, and what Python
+    allocates at its peak is a small fraction of one record per object (~1 KB each held)."""
+    count = 60_000
+    rules = KeyRules(path="", s3_prefix="", archive_prefix="arc/", flatten=True)
+
+    def sources() -> Iterator[SourceObject]:
+        for i in range(count):
+            yield SourceObject(f"d{i % 100}/f{i:06d}.jpg", 3, MD5S[0], "AAAAAA==", 1, T0, Headers("image/jpeg"))
+
+    def targets() -> Iterator[DestObject]:
+        for i in range(count):
+            yield DestObject(f"d{i % 100}_f{i:06d}.jpg", 3, MD5S[0])
+
+    tracemalloc.start()
+    try:
+        plan, spool = planned(rules, sources(), targets(), run_bytes=2 << 20)
+        walked = sum(1 for _ in plan.actions)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert walked == count == plan.count(Kind.UNCHANGED) and spool.sorted_bytes > 0
+    assert peak < 12 << 20, f"{peak / count:.0f} bytes per object"  # measured: ~8 MiB

@@ -4,8 +4,10 @@
   boundaries; each range of each side is listed by a task on a worker (GCS `startOffset`/`endOffset`,
   S3 `StartAfter`). The ranges partition every possible name, so the union of the tasks' listings is
   the whole listing, whatever the names and whatever flattening does to their order.
-- Planning stays on the client: the same pure `build_plan` over both gathered listings, so collisions
-  between names of different ranges are still refused.
+- Planning stays on the client: the ranges come back packed (core/records.py), one range at a time,
+  into the same streaming planner as one process (run/planning.py: sorted on disk), so collisions
+  between names of different ranges are still refused and the client holds one range a side, not
+  the listing.
 - Copying: the new and changed actions go to the workers in chunks; each chunk is delivered by a
   worker's own Deliverer, exactly as one process would (archive first, verified writes), with the
   stages the settings turn on (`stages_for`) made on the worker: their per-version results come back
@@ -21,18 +23,19 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from gcs2s3.core.config import Settings, with_shard
 from gcs2s3.core.errors import ConfigError
 from gcs2s3.core.models import Action, DestObject, Outcome, SourceObject
+from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.run.deliver import Deliverer
 from gcs2s3.run.hooks import Stage
 from gcs2s3.run.stopping import StopFlag
@@ -41,6 +44,7 @@ from gcs2s3.stores.opening import open_settings, open_stores
 from gcs2s3.stores.protocols import Source, Target
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # Range boundaries (on the part of a name below the prefix): digits, upper and lower case letters cut
 # evenly. Names are compared as the stores compare them (by code point / UTF-8 bytes).
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -71,14 +75,15 @@ def _context(ref: SettingsRef) -> tuple[Settings, Source, Target]:
     return settings, *open_stores(settings)
 
 
-def list_source_range(ref: SettingsRef, start: str, end: str | None) -> list[SourceObject]:
+def list_source_range(ref: SettingsRef, start: str, end: str | None) -> list[bytes]:
+    """One range of the source listing, packed (core/records.py: ~150 bytes an object, not ~1 KB)."""
     settings, source, _ = _context(ref)
-    return source.list_range(settings.path, start, end)
+    return [pack_source(obj) for obj in source.list_range(settings.path, start, end)]
 
 
-def list_target_range(ref: SettingsRef, start: str, end: str | None) -> list[DestObject]:
+def list_target_range(ref: SettingsRef, start: str, end: str | None) -> list[bytes]:
     settings, _, target = _context(ref)
-    return target.list_range(settings.s3_bucket, settings.s3_prefix, start, end)
+    return [pack_dest(obj) for obj in target.list_range(settings.s3_bucket, settings.s3_prefix, start, end)]
 
 
 def deliver_chunk(ref: SettingsRef, actions: list[Action], deep_verify: bool) -> list[Outcome]:
@@ -101,23 +106,24 @@ class DaskEngine:
         self.chunk = chunk
 
     def listings(
-        self, settings: Settings, source_store: Source, target: Target, pool: ThreadPoolExecutor
+        self, settings: Settings, source_store: Source, target: Target
     ) -> tuple[Iterable[SourceObject], Iterable[DestObject]]:
+        """Every range of both sides listed on the workers at once; the client takes the ranges one at a
+        time, in order, as the planner reads them (holding one packed range a side, not the listing)."""
         sources = [self.client.submit(list_source_range, self.ref, lo, hi, pure=False) for lo, hi in self.ranges]
         targets = [self.client.submit(list_target_range, self.ref, lo, hi, pure=False) for lo, hi in self.ranges]
-        gathered = self.client.gather(sources + targets)
-        half = len(sources)
-        log.info("listed %d name ranges of each side on the cluster", half)
-        return _chain(gathered[:half]), _chain(gathered[half:])
+        log.info("listing %d name ranges of each side on the cluster", len(sources))
+        return _gathered(sources, unpack_source), _gathered(targets, unpack_dest)
 
     def deliver(
-        self, settings: Settings, source_store: Source, target: Target, todo: list[Action], *,
+        self, settings: Settings, source_store: Source, target: Target, todo: Iterable[Action], *,
         stages: Sequence[Stage], deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
     ) -> tuple[list[Outcome], int]:
         """`stages` are the client's: each worker delivers with its own, made from the same settings."""
         from distributed import as_completed
 
-        chunks = [todo[i : i + self.chunk] for i in range(0, len(todo), self.chunk)]
+        actions = iter(todo)
+        chunks = list(iter(lambda: list(itertools.islice(actions, self.chunk)), []))
         futures = [self.client.submit(deliver_chunk, self.ref, chunk, deep_verify, pure=False) for chunk in chunks]
         sizes = {future.key: len(chunk) for future, chunk in zip(futures, chunks, strict=True)}
         outcomes: list[Outcome] = []
@@ -136,9 +142,15 @@ class DaskEngine:
         return outcomes, not_started
 
 
-def _chain(parts: list[list[Any]]) -> Iterator[Any]:
-    for part in parts:
-        yield from part
+def _gathered(futures: list[Any], unpack: Callable[[bytes], T]) -> Iterator[T]:
+    """The futures' packed objects, one range at a time; each range is released once read."""
+    for index, future in enumerate(futures):
+        part = future.result()
+        futures[index] = None  # the client's last reference: the cluster may drop the range now
+        future.release()
+        for packed in part:
+            yield unpack(packed)
+        del part
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from gcs2s3.core.models import Kind, Outcome, Plan
+from gcs2s3.core.models import TODO_KINDS, Kind, Outcome, Plan
 
 if TYPE_CHECKING:  # rich is imported only for a terminal (20 ms and 2 MiB a scheduled run does not need)
     from rich.progress import Progress, TaskID
@@ -30,10 +30,9 @@ class ProgressReporter:
         self._task: TaskID | None = None
 
     def planned(self, plan: Plan) -> None:
-        todo = plan.of_kind(Kind.NEW, Kind.CHANGED, Kind.HEADERS)
-        self.objects, self.bytes = len(todo), sum(a.source.size for a in todo if a.delivers)
+        self.objects, self.bytes = plan.count(*TODO_KINDS), plan.size(Kind.NEW, Kind.CHANGED)
         self.started = time.monotonic()
-        if not todo:
+        if not self.objects:
             return
         if self.interactive:
             from rich.console import Console

@@ -19,10 +19,12 @@ the state cache, so a header-only change at the source is seen from the listings
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import mimetypes
 import re
+from dataclasses import replace
 
 from gcs2s3.core.models import Headers, SourceObject
 
@@ -63,7 +65,16 @@ def guess_content_type(name: str, content_encoding: str | None = None) -> str | 
 
 def delivered_headers(source: SourceObject) -> tuple[Headers, str | None]:
     """(the headers to deliver `source` with, None) or (empty headers, why S3 cannot carry them)."""
-    given = source.headers
+    checked, problem = _checked(source.headers)
+    if problem is not None or checked.content_type:
+        return checked, problem
+    return replace(checked, content_type=guess_content_type(source.name, checked.content_encoding)), None
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked(given: Headers) -> tuple[Headers, str | None]:
+    """A source's headers as S3 carries them (metadata names lower-cased, sorted), or why it cannot.
+    Cached: a bucket's objects share a few sets of headers, and planning asks for every object."""
     for what, value in (("Content-Type", given.content_type), ("Cache-Control", given.cache_control),
                         ("Content-Disposition", given.content_disposition),
                         ("Content-Language", given.content_language), ("Content-Encoding", given.content_encoding)):
@@ -80,8 +91,7 @@ def delivered_headers(source: SourceObject) -> tuple[Headers, str | None]:
     if size > MAX_METADATA_BYTES:
         return Headers(), (f"its custom metadata takes {size - OWN_METADATA_BYTES} bytes; S3 carries at most "
                            f"{MAX_METADATA_BYTES - OWN_METADATA_BYTES} beside gcs2s3's own")
-    content_type = given.content_type or guess_content_type(source.name, given.content_encoding)
-    return Headers(content_type, given.cache_control, given.content_disposition, given.content_language,
+    return Headers(given.content_type, given.cache_control, given.content_disposition, given.content_language,
                    given.content_encoding, tuple(sorted(metadata.items()))), None
 
 
@@ -111,8 +121,10 @@ def custom_metadata(headers: Headers) -> dict[str, str]:
     return {name: _encoded(value) for name, value in headers.metadata}
 
 
+@functools.lru_cache(maxsize=4096)
 def digest(headers: Headers) -> str:
-    """16 hex characters that change whenever any delivered header or metadata pair does."""
+    """16 hex characters that change whenever any delivered header or metadata pair does (cached, as
+    `_checked` is: asked once per object on every run)."""
     canonical = json.dumps([headers.content_type, headers.cache_control, headers.content_disposition,
                             headers.content_language, headers.content_encoding, list(headers.metadata)],
                            ensure_ascii=False, separators=(",", ":"))

@@ -7,9 +7,10 @@ base64 of the big-endian 4 bytes (the form both GCS and S3 use).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 
 def is_md5_etag(etag: str) -> bool:
@@ -83,6 +84,11 @@ class Action:
     attached: tuple[str, ...] = ()  # keys in the primary target a stage claimed for this object (its
     # files of an earlier version: replaced or removed when this one is delivered)
     headers: Headers = Headers()  # what the delivered objects carry (headers.delivered_headers)
+    attached_etags: tuple[str, ...] = ()  # the listed ETag of each key in `attached`, in its order
+
+    def attached_listed(self) -> dict[str, str]:
+        """{attached key: its ETag as listed}."""
+        return dict(zip(self.attached, self.attached_etags, strict=True))
 
     @property
     def delivers(self) -> bool:
@@ -107,19 +113,46 @@ class Refusal:
     reason: str
 
 
+class ActionStore(Protocol):
+    """A plan's actions held outside the Python heap (run/action_spool.ActionSpool), read in key order."""
+
+    def __iter__(self) -> Iterator[Action]: ...
+
+    def __len__(self) -> int: ...
+
+    def count(self, *kinds: Kind) -> int: ...
+
+    def size(self, *kinds: Kind) -> int: ...
+
+
+TODO_KINDS = (Kind.NEW, Kind.CHANGED, Kind.HEADERS)  # what a sync writes
+
+
 @dataclass(slots=True)
 class Plan:
-    """Everything a sync would do, decided from listings alone."""
+    """Everything a sync would do, decided from listings alone. `actions` is a list (the in-memory
+    planner, core/plan.build_plan) or a store on disk (the streaming planner, run/planning.py); walk it,
+    and ask `count`/`size` rather than filtering it."""
 
-    actions: list[Action] = field(default_factory=list)
+    actions: list[Action] | ActionStore = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
     placeholders: int = 0  # GCS "folder" markers (name ending in "/", size 0), skipped
     target_only: int = 0  # keys under the primary prefix with no source object (left alone)
     attached_in_target: int = 0  # keys in the primary target that stages claimed for source objects
-    attached_etags: dict[str, str] = field(default_factory=dict)  # those keys' ETags, as listed
 
-    def of_kind(self, *kinds: Kind) -> list[Action]:
-        return [a for a in self.actions if a.kind in kinds]
+    def of_kind(self, *kinds: Kind) -> Iterator[Action]:
+        return (a for a in self.actions if a.kind in kinds)
+
+    def count(self, *kinds: Kind) -> int:
+        if isinstance(self.actions, list):
+            return sum(a.kind in kinds for a in self.actions)
+        return self.actions.count(*kinds)
+
+    def size(self, *kinds: Kind) -> int:
+        """Bytes of the source objects of these kinds."""
+        if isinstance(self.actions, list):
+            return sum(a.source.size for a in self.actions if a.kind in kinds)
+        return self.actions.size(*kinds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,15 @@ class Claimant(Protocol):
         ...
 
 
+def claim_scope(claimant: object, key: str) -> tuple[bytes, ...]:
+    """The groups of keys `key` takes part in for `claimant`'s claims (its `claim_scope`, when it has
+    one): the streaming planner asks `claim` once per group, with only that group's keys. A claimant
+    without one sees every key at once (one group). Groups are compared as bytes: a group must always
+    be encoded the same way."""
+    scope = getattr(claimant, "claim_scope", None)
+    return scope(key) if scope is not None else (b"",)
+
+
 def is_placeholder(source: SourceObject) -> bool:
     """A GCS console "folder": a name ending in '/' with no content."""
     return source.name.endswith("/") and source.size == 0
@@ -79,7 +88,7 @@ def resolve(action: Action, head: DestObject | None) -> Action:
 
 def _with(action: Action, kind: Kind, reason: str, target: DestObject | None) -> Action:
     return Action(kind, action.source, action.dest_key, action.archive_key, reason, target or action.existing,
-                  action.attached, action.headers)
+                  action.attached, action.headers, action.attached_etags)
 
 
 def map_source(
@@ -119,6 +128,8 @@ def build_plan(
     checked for collisions). Raises CollisionError (or a claimant's subclass of it) before deciding anything."""
     mine = shard.owns if shard is not None else (lambda name: True)
     plan = Plan()
+    actions: list[Action] = []
+    plan.actions = actions
     mapped: list[tuple[bytes, SourceObject, str, str, Headers, str | None]] = []
     for source in sources:
         fit = map_source(rules, source, mine, plan)
@@ -135,7 +146,7 @@ def build_plan(
     mapped.sort(key=lambda item: item[0])
     listed = sorted(((t.key.encode("utf-8"), t) for t in target_list), key=lambda item: item[0])
     attached_keys = {key for keys in attached.values() for key in keys}
-    plan.attached_etags = {t.key: t.etag for t in target_list if t.key in attached_keys}
+    etags = {t.key: t.etag for t in target_list if t.key in attached_keys}
     i = 0
     for key_bytes, source, dest, archive, headers, unfit in mapped:
         while i < len(listed) and listed[i][0] < key_bytes:
@@ -150,7 +161,8 @@ def build_plan(
         kind, reason = decide(source, target)
         own = tuple(sorted(attached.get(dest, ())))
         plan.attached_in_target += len(own)
-        plan.actions.append(Action(kind, source, dest, archive, reason, target, own, headers))
+        actions.append(Action(kind, source, dest, archive, reason, target, own, headers,
+                              tuple(etags[key] for key in own)))
     plan.target_only += sum(_target_only(t.key, attached_keys, mine) for _, t in listed[i:])
     return plan
 

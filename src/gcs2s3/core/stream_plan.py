@@ -15,59 +15,105 @@ Three steps, each a stream:
 The state cache joins as a third sorted stream: an unchanged (or unsure) object is settled from its
 entry at the same key, as `run.sync.make_plan` settles it from the cache's dict.
 
-Pure: no I/O. The claims of stages (thumbnails) are not part of this step: they still need the
-in-memory planner (`plan.build_plan`).
+The stages' claims (thumbnails) are found a group of keys at a time: `mapped` and `listed` hand each
+key, under every group of the claimant's `claim_scope`, to a sink the caller sorts by group;
+`claims` asks the claimant once per group and yields its attachments by destination key, which the
+caller sorts and hands to `join` as a fourth stream. A claimant's refusals are collected in
+`claim_errors` (raised by the caller after the collisions, as `build_plan` raises them).
+
+Pure: no I/O (the caller owns sorting and spilling: run/planning.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import heapq
+import marshal
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from gcs2s3.core.errors import CollisionError, ConfigError
 from gcs2s3.core.headers import delivered_headers
 from gcs2s3.core.keys import KeyRules
 from gcs2s3.core.models import Action, DestObject, Kind, Plan, SourceObject
-from gcs2s3.core.plan import decide, map_source, needs_confirming, resolve
+from gcs2s3.core.plan import Claimant, claim_scope, decide, map_source, needs_confirming, resolve
 from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.core.shards import Shard
 
 Pair = tuple[bytes, bytes]  # (key as UTF-8 bytes, packed record)
 Vouch = Callable[[DestObject, bytes], DestObject | None]  # listed object, packed cache entry -> a HEAD's answer
+Sink = Callable[[bytes, bytes], None]  # takes (group, record) pairs for sorting
 
 
 class StreamingPlan:
     """One plan made as a stream. `plan` holds the counts and refusals (never the actions: they are
     yielded); `collisions` is complete once `join` is exhausted."""
 
-    def __init__(self, rules: KeyRules, shard: Shard | None = None) -> None:
+    def __init__(self, rules: KeyRules, shard: Shard | None = None, claimants: Sequence[Claimant] = ()) -> None:
         self.rules = rules
         self.mine = shard.owns if shard is not None else (lambda name: True)
+        self.claimants = tuple(claimants)
         self.plan = Plan()
         self.collisions: dict[str, list[str]] = {}
+        self.claim_errors: list[ConfigError] = []
         self.actions = 0
+        self._attached_mine = 0  # listed keys claimed by a stage that this shard would count as target-only
 
-    def mapped(self, sources: Iterable[SourceObject]) -> Iterator[Pair]:
+    def mapped(self, sources: Iterable[SourceObject], scoped: Sequence[Sink] = ()) -> Iterator[Pair]:
+        """`scoped`: one sink per claimant, given every mapped key under its groups."""
         for source in sources:
             fit = map_source(self.rules, source, self.mine, self.plan)
             if fit is not None:
-                yield fit[0].encode("utf-8"), pack_source(source)
+                dest = fit[0]
+                for claimant, sink in zip(self.claimants, scoped, strict=True):
+                    for group in claim_scope(claimant, dest):
+                        sink(group, marshal.dumps((0, dest, source.name)))
+                yield dest.encode("utf-8"), pack_source(source)
 
-    def listed(self, targets: Iterable[DestObject]) -> Iterator[Pair]:
+    def listed(self, targets: Iterable[DestObject], scoped: Sequence[Sink] = ()) -> Iterator[Pair]:
         """The primary listing without our own bookkeeping objects, as pairs for sorting."""
         for target in targets:
             if not self.rules.is_bookkeeping(target.key):
+                for claimant, sink in zip(self.claimants, scoped, strict=True):
+                    for group in claim_scope(claimant, target.key):
+                        sink(group, marshal.dumps((1, target.key, target.etag)))
                 yield target.key.encode("utf-8"), pack_dest(target)
 
+    def claims(self, claimant: Claimant, grouped: Iterable[Pair]) -> Iterator[Pair]:
+        """One claimant's attachments, group by group (`grouped`: its sink's pairs sorted by group, stable):
+        (destination key, packed (keys, their ETags)) pairs, for sorting by key."""
+        for _, records in _groups(grouped):
+            names: dict[str, str] = {}
+            listed: dict[str, str] = {}
+            for record in records:
+                role, key, value = marshal.loads(record)
+                if role == 0:
+                    names[key] = value
+                else:
+                    listed[key] = value
+            try:
+                attached = claimant.claim(names, list(listed))
+            except ConfigError as exc:  # a refusal (CollisionError, ThumbnailCollisionError, ...)
+                self.claim_errors.append(exc)
+                continue
+            seen: set[str] = set()
+            for dest, keys in attached.items():
+                seen.update(keys)
+                yield dest.encode("utf-8"), marshal.dumps((tuple(keys), tuple(listed[key] for key in keys)))
+            self._attached_mine += sum(self.mine(key) for key in seen)
+
     def join(self, sources: Iterable[Pair], targets: Iterable[Pair], cache: Iterable[Pair] = (),
-             vouch: Vouch | None = None) -> Iterator[Action]:
+             vouch: Vouch | None = None, attached: Iterable[Pair] = ()) -> Iterator[tuple[Action, bool]]:
         """Both sides sorted by key: the actions of this shard's objects, in key order. With `cache`
         (the state cache's entries, sorted by key) and `vouch` (what a HEAD would say of a listed object,
         from its packed entry), an action that needs confirming is settled from the cache as
         `run.sync.make_plan` settles it; one the cache cannot settle still needs a HEAD
-        (`plan.needs_confirming`)."""
+        (`plan.needs_confirming`); each action comes with whether it still needs one. `attached`: the
+        claims' attachments sorted by key (`claims`)."""
         listed = iter(targets)
         pending = next(listed, None)
         cached = iter(cache)
         entry = next(cached, None)
+        claimed = iter(attached)
+        claim = next(claimed, None)
         for key, group in _groups(sources):
             while pending is not None and pending[0] < key:
                 self.plan.target_only += self.mine(unpack_dest(pending[1]).key)
@@ -80,29 +126,54 @@ class StreamingPlan:
                 names = sorted(unpack_source(record).name for record in group)
                 self.collisions[key.decode("utf-8")] = names
                 continue
-            action = self._action(unpack_source(group[0]), target, key.decode("utf-8"))
+            own: dict[str, str] = {}
+            while claim is not None and claim[0] <= key:
+                if claim[0] == key:
+                    keys, etags = marshal.loads(claim[1])
+                    own.update(zip(keys, etags, strict=True))
+                claim = next(claimed, None)
+            action = self._action(unpack_source(group[0]), target, key.decode("utf-8"), own)
             if action is None:
                 continue
-            if vouch is not None and action.existing is not None and needs_confirming(action):
+            unsure = needs_confirming(action)
+            if vouch is not None and action.existing is not None and unsure:
                 while entry is not None and entry[0] < key:
                     entry = next(cached, None)
                 if entry is not None and entry[0] == key:
                     settled = _settled(action, vouch(action.existing, entry[1]))
-                    action = settled or action
+                    action, unsure = (settled, False) if settled else (action, True)
             self.actions += 1
-            yield action
+            yield action, unsure
         while pending is not None:
             self.plan.target_only += self.mine(unpack_dest(pending[1]).key)
             pending = next(listed, None)
+        self.plan.target_only -= self._attached_mine
 
-    def _action(self, source: SourceObject, target: DestObject | None, dest: str) -> Action | None:
+    def _action(self, source: SourceObject, target: DestObject | None, dest: str,
+                attached: dict[str, str]) -> Action | None:
         if not self.mine(source.name):
             return None
         headers, unfit = delivered_headers(source)
         if unfit:  # refused for its headers (counted in `mapped`): its key stays claimed, nothing done
             return None
         kind, reason = decide(source, target)
-        return Action(kind, source, dest, self.rules.archive_key(dest, source.created), reason, target, (), headers)
+        own = tuple(sorted(attached))
+        self.plan.attached_in_target += len(own)
+        return Action(kind, source, dest, self.rules.archive_key(dest, source.created), reason, target, own, headers,
+                      tuple(attached[key] for key in own))
+
+    def refuse(self) -> None:
+        """Raise what refuses the run once `join` is exhausted: a collision, else a claimant's refusal
+        (all of its groups' refusals in one error of its type)."""
+        if self.collisions:
+            raise CollisionError(self.collisions)
+        if self.claim_errors:
+            first = self.claim_errors[0]
+            merged: dict[str, object] = {}
+            for error in self.claim_errors:
+                if type(error) is type(first):
+                    merged.update(_refused(error))
+            raise type(first)(merged)  # type: ignore[arg-type]
 
 
 def _settled(action: Action, vouched: DestObject | None) -> Action | None:
@@ -111,6 +182,20 @@ def _settled(action: Action, vouched: DestObject | None) -> Action | None:
         return None
     settled = resolve(action, vouched)
     return settled if settled.kind in (Kind.UNCHANGED, Kind.HEADERS) else None
+
+
+def _refused(error: ConfigError) -> dict[str, object]:
+    """The {key: ...} a claimant's refusal was made from (`collisions` or `claims`)."""
+    for name in ("collisions", "claims"):
+        value = getattr(error, name, None)
+        if isinstance(value, dict):
+            return value
+    raise error
+
+
+def merged_claims(streams: Sequence[Iterable[Pair]]) -> Iterator[Pair]:
+    """Several claimants' sorted attachment streams as one sorted stream (`join` unions equal keys)."""
+    return heapq.merge(*streams, key=lambda pair: pair[0]) if len(streams) != 1 else iter(streams[0])
 
 
 def _groups(pairs: Iterable[Pair]) -> Iterator[tuple[bytes, list[bytes]]]:

@@ -75,21 +75,22 @@ class Deliverer:
 
     def run(self, actions: Iterable[Action]) -> list[Outcome]:
         """Deliver every action, `workers` at a time; never raises for one object's failure. Once a stop
-        is requested, no further action is started (`not_started` counts them)."""
+        is requested, no further action is started (`not_started` counts them). `actions` is read as
+        delivery goes (a plan's spool: never held whole)."""
         outcomes: list[Outcome] = []
         pending: set[Future[Outcome]] = set()
-        todo = list(actions)
+        todo = iter(actions)
         with (
             self.part_pool,
             ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool,
         ):
-            for index, action in enumerate(todo):
+            for action in todo:
                 # Back-pressure: queue at most two actions per worker.
                 while len(pending) >= 2 * self.settings.workers and not self.stop.requested:
                     done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                     outcomes.extend(self._collect(done))
                 if self.stop.requested:
-                    self.not_started = len(todo) - index
+                    self.not_started = 1 + sum(1 for _ in todo)
                     break
                 pending.add(pool.submit(self.deliver, action))
             if self.stop.requested:  # queued behind the workers, not begun: leave them for the next run

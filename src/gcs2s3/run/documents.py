@@ -8,24 +8,26 @@ such, and its owner decides what that costs (more HEADs, more look-ups), never a
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gzip
 import itertools
 import json
 import logging
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from gcs2s3.core.errors import Gcs2s3Error
-from gcs2s3.core.hashes import BodyHasher
+from gcs2s3.core.hashes import BodyHasher, crc32c_b64
 from gcs2s3.core.models import Headers
-from gcs2s3.stores.protocols import Target
+from gcs2s3.stores.protocols import MultipartTarget, Target
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-PARSE_ERRORS = (OSError, ValueError, TypeError, KeyError, AttributeError)
+PARSE_ERRORS = (OSError, ValueError, TypeError, KeyError, AttributeError, zlib.error)
 
 
 class Found(enum.Enum):
@@ -60,16 +62,74 @@ def put_document(target: Target, bucket: str, key: str, body: bytes, content_typ
                headers=Headers(content_type=content_type))
 
 
+_DUMPS = json.JSONEncoder(separators=(",", ":")).encode  # ASCII: any name, even a lone surrogate, survives
+
+
 def encode_entries(format_version: int, entries: dict[str, Any]) -> bytes:
     """A header line `{"format":N,"fields":[...]}`, then one line per entry, `[key,value,...]`, sorted by
     key, gzipped (same bytes for same entries). Line by line so that a reader can also stream it in key
     order (`iter_entries`) instead of holding it. Flat dataclasses of plain values: read field by field
     (`asdict` deep-copies, ten times slower)."""
     names = [f.name for f in fields(next(iter(entries.values())))] if entries else []
-    dumps = json.JSONEncoder(separators=(",", ":")).encode  # ASCII: any name, even a lone surrogate, survives
-    lines = [dumps({"format": format_version, "fields": names})]
-    lines += [dumps([key, *(getattr(entry, name) for name in names)]) for key, entry in sorted(entries.items())]
+    lines = [_DUMPS({"format": format_version, "fields": names})]
+    lines += [_DUMPS([key, *(getattr(entry, name) for name in names)]) for key, entry in sorted(entries.items())]
     return gzip.compress("\n".join(lines).encode("ascii"), compresslevel=6, mtime=0)
+
+
+class EntryWriter:
+    """`encode_entries`'s format written a line at a time to a temporary file (entries given in key
+    order), for documents too big to hold: then `put_file` stores it."""
+
+    def __init__(self, format_version: int, names: list[str]) -> None:
+        self.file: BinaryIO = tempfile.TemporaryFile(prefix="gcs2s3-doc-")  # noqa: SIM115
+        self._gzip = gzip.GzipFile(fileobj=self.file, mode="wb", compresslevel=6, mtime=0)
+        self._lines: list[str] = [_DUMPS({"format": format_version, "fields": names})]
+        self.count = 0
+
+    def add(self, key: str, values: Iterable[Any]) -> None:
+        self._lines.append(_DUMPS([key, *values]))
+        self.count += 1
+        if len(self._lines) >= 4096:
+            self._drain(more=True)
+
+    def _drain(self, more: bool) -> None:
+        text = "\n".join(self._lines) + ("\n" if more else "")
+        self._gzip.write(text.encode("ascii"))
+        self._lines = []
+
+    def finish(self) -> int:
+        """Close the gzip stream; the file's size."""
+        self._drain(more=False)
+        self._gzip.close()
+        return self.file.seek(0, 2)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+PART_BYTES = 16 * 1024 * 1024
+
+
+def put_file(target: Target, bucket: str, key: str, file: BinaryIO, size: int) -> None:
+    """A document written to a file stored at `key`: one PUT up to PART_BYTES, parts beyond (held one
+    part at a time)."""
+    file.seek(0)
+    if size <= PART_BYTES or not isinstance(target, MultipartTarget):
+        put_document(target, bucket, key, file.read())
+        return
+    upload = target.create_multipart(bucket, key, {})
+    try:
+        parts: list[tuple[int, str, str | None]] = []
+        whole = BodyHasher(md5=False)
+        while chunk := file.read(PART_BYTES):
+            whole.update(chunk)
+            crc = crc32c_b64(chunk)
+            parts.append((len(parts) + 1, target.upload_part(bucket, key, upload, len(parts) + 1, chunk, crc), crc))
+        target.complete_multipart(bucket, key, upload, parts, crc32c=whole.crc32c, if_absent=False)
+    except BaseException:
+        with contextlib.suppress(Gcs2s3Error):
+            target.abort_multipart(bucket, key, upload)
+        raise
 
 
 def decode_entries(data: bytes, format_version: int, entry: Callable[..., T], what: str,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import Executor
 from typing import TypeVar
 
 from gcs2s3.core.config import Settings
@@ -29,16 +28,6 @@ def probe_archive(settings: Settings, target: Target) -> None:
     """Fail with a ConfigError before any write when the archive bucket cannot be listed."""
     with as_config_error(f"archive bucket s3://{settings.archive_bucket}", "archive_bucket"):
         target.probe(settings.archive_bucket, settings.archive_prefix)
-
-
-def in_background(pool: Executor, items: Iterator[T]) -> Iterator[T]:
-    """Start consuming `items` on `pool` now; iterate the result later (re-raising its error)."""
-    future = pool.submit(list, items)
-
-    def results() -> Iterator[T]:
-        yield from future.result()
-
-    return results()
 
 
 def archive_listing(settings: Settings, target: Target) -> Iterator[DestObject]:

@@ -10,7 +10,6 @@ abandoned and collected).
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import struct
 import tempfile
@@ -23,32 +22,71 @@ _HEADER = struct.Struct(">II")
 READ_BUFFER = 64 * 1024  # per run while merging: 10 M objects spill ~80 runs a side
 
 
+class ExternalSorter:
+    """Pairs added one at a time (`add`, `extend`), then read back sorted once (iterate). Full runs are
+    sorted and spilled as they fill, so adding costs the sorting; iterating merges."""
+
+    def __init__(self, run_bytes: int = RUN_BYTES, folder: str | None = None) -> None:
+        self.run_bytes = run_bytes
+        self.folder = folder
+        self.count = 0
+        self.spilled = 0  # bytes written to the spill file
+        self._run: list[tuple[bytes, bytes]] = []
+        self._held = 0
+        self._spill: BinaryIO | None = None
+        self._runs: list[tuple[int, int]] = []  # (offset, count) of each run in the spill file
+
+    def add(self, key: bytes, record: bytes) -> None:
+        self._run.append((key, record))
+        self.count += 1
+        self._held += len(key) + len(record) + _PAIR_OVERHEAD
+        if self._held >= self.run_bytes:
+            if self._spill is None:
+                self._spill = tempfile.TemporaryFile(prefix="gcs2s3-sort-", dir=self.folder)  # noqa: SIM115
+            self._spill_run()
+
+    def _spill_run(self) -> None:
+        assert self._spill is not None
+        self._run.sort(key=_key)
+        offset, count = _write_run(self._spill, self._run)
+        self._runs.append((offset, count))
+        self.spilled = self._spill.tell()
+        self._run, self._held = [], 0
+
+    def extend(self, pairs: Iterable[tuple[bytes, bytes]]) -> ExternalSorter:
+        for key, record in pairs:
+            self.add(key, record)
+        return self
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        spill = self._spill
+        if spill is None:
+            run, self._run = self._run, []
+            run.sort(key=_key)
+            yield from run
+            return
+        with spill:
+            if self._run:
+                self._spill_run()
+            spill.flush()
+            yield from heapq.merge(*(_read_run(spill, offset, count) for offset, count in self._runs), key=_key)
+
+    def close(self) -> None:
+        """Drop what is held (for a sort abandoned before it was read)."""
+        self._run = []
+        if self._spill is not None:
+            self._spill.close()
+
+
 def external_sort(pairs: Iterable[tuple[bytes, bytes]], run_bytes: int = RUN_BYTES,
                   folder: str | None = None) -> Iterator[tuple[bytes, bytes]]:
     """`pairs` sorted by key (bytes order), stable, holding at most about `run_bytes` in memory."""
-    with contextlib.ExitStack() as cleanup:
-        run: list[tuple[bytes, bytes]] = []
-        held = 0
-        spill: BinaryIO | None = None
-        runs: list[tuple[int, int]] = []  # (offset, count) of each run in the spill file
-        for pair in pairs:
-            run.append(pair)
-            held += len(pair[0]) + len(pair[1]) + _PAIR_OVERHEAD
-            if held >= run_bytes:
-                if spill is None:
-                    spill = cleanup.enter_context(tempfile.TemporaryFile(prefix="gcs2s3-sort-", dir=folder))
-                run.sort(key=_key)
-                runs.append(_write_run(spill, run))
-                run, held = [], 0
-        run.sort(key=_key)
-        if spill is None:
-            yield from run
-            return
-        if run:
-            runs.append(_write_run(spill, run))
-        del run
-        spill.flush()
-        yield from heapq.merge(*(_read_run(spill, offset, count) for offset, count in runs), key=_key)
+    sorter = ExternalSorter(run_bytes, folder)
+    try:
+        sorter.extend(pairs)
+        yield from sorter
+    finally:
+        sorter.close()
 
 
 def _key(pair: tuple[bytes, bytes]) -> bytes:

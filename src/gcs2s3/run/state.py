@@ -2,9 +2,11 @@
 
 A single-part object's ETag is its MD5, so the two listings alone prove its bytes; a multipart (or
 SSE-KMS) object's ETag does not, and no listing shows an object's headers. Without help every object
-would cost a HEAD on every run. The cache, one gzipped JSON object at
+would cost a HEAD on every run. The cache, a gzipped JSON-lines document at
 `<s3_prefix>.gcs2s3/state.json.gz` in the primary bucket, maps dest key -> (ETag, size, source
-md5/crc32c/generation, digest of the delivered headers) as last written or confirmed.
+md5/crc32c/generation, digest of the delivered headers) as last written or confirmed. A run streams
+it (`StoredState`, joined in key order by the planner) and writes it line by line (`write_state`):
+it is never held whole.
 
 The listings stay the truth: an entry is used only when its ETag and size equal the listing's;
 anything else (no entry, stale entry, lost or corrupt cache, a cache of an earlier format) falls back
@@ -13,15 +15,32 @@ to a HEAD. So a wrong or missing cache costs requests, never a wrong decision.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import logging
 import marshal
-from collections.abc import Iterator
-from dataclasses import dataclass
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any
 
+from gcs2s3.core.errors import Gcs2s3Error, NotFoundError
 from gcs2s3.core.headers import META_HEADERS, identity_metadata
 from gcs2s3.core.models import DestObject, SourceObject
 from gcs2s3.core.shards import Shard, bookkeeping_key
-from gcs2s3.run.documents import decode_entries, encode_entries, iter_entries, load_document, put_document
+from gcs2s3.run.documents import (
+    PARSE_ERRORS,
+    EntryWriter,
+    decode_entries,
+    encode_entries,
+    iter_entries,
+    load_document,
+    put_document,
+    put_file,
+)
 from gcs2s3.stores.protocols import Target
+
+log = logging.getLogger(__name__)
 
 STATE_FORMAT = 3  # 3: as 2, one line per entry (2: every delivered key, with its headers' digest)
 LEGACY_FORMAT = 2  # still read
@@ -42,6 +61,11 @@ class StateEntry:
     headers: str | None = None  # digest of the headers delivered with it
 
 
+def state_entry(etag: str, source: SourceObject, headers: str) -> StateEntry:
+    """What the cache says of a key that holds `source`'s version with the headers of digest `headers`."""
+    return StateEntry(etag, source.size, source.crc32c, source.generation, source.md5, headers)
+
+
 def vouched(listed: DestObject, entry: StateEntry | None) -> DestObject | None:
     """What a HEAD would say of `listed`, from its cache entry when that is of this exact object."""
     if entry is None or entry.etag != listed.etag or entry.size != listed.size:
@@ -53,8 +77,10 @@ def vouched(listed: DestObject, entry: StateEntry | None) -> DestObject | None:
 
 
 def pack_entry(entry: StateEntry) -> bytes:
-    """An entry as bytes, for a cache streamed in key order (issue 17's planner)."""
-    return marshal.dumps((entry.etag, entry.size, entry.crc32c, entry.generation, entry.md5, entry.headers))
+    """An entry as bytes, for a cache streamed in key order (the streaming planner). Marshal version 2
+    (no shared references, no interning marks): equal entries give equal bytes, which the cache's
+    fingerprint relies on."""
+    return marshal.dumps((entry.etag, entry.size, entry.crc32c, entry.generation, entry.md5, entry.headers), 2)
 
 
 def vouched_packed(listed: DestObject, packed: bytes) -> DestObject | None:
@@ -70,7 +96,7 @@ class StateCache:
         return vouched(listed, self.entries.get(listed.key))
 
     def record(self, key: str, etag: str, source: SourceObject, headers: str) -> None:
-        self.entries[key] = StateEntry(etag, source.size, source.crc32c, source.generation, source.md5, headers)
+        self.entries[key] = state_entry(etag, source, headers)
 
     def to_bytes(self) -> bytes:
         return encode_entries(STATE_FORMAT, self.entries)
@@ -96,3 +122,87 @@ def stream_state(target: Target, bucket: str, key: str, chunk_size: int = 1024 *
 
 def save_state(target: Target, bucket: str, key: str, cache: StateCache) -> None:
     put_document(target, bucket, key, cache.to_bytes())
+
+
+_FIELDS = [f.name for f in fields(StateEntry)]
+_FRAME = struct.Struct(">II")
+
+
+def _fingerprint(hasher: Any, key: bytes, packed: bytes) -> None:
+    hasher.update(_FRAME.pack(len(key), len(packed)) + key + packed)
+
+
+class StoredState:
+    """The stored cache as a stream of (key bytes, packed entry) pairs in key order (iterate once; the
+    streaming planner joins it), never raising: a missing cache is empty; one that cannot be read or
+    parsed is logged, and what was not read is treated as unknown (more HEADs). A cache in the earlier
+    one-object layout is read whole, once (the run that upgrades rewrites it line by line).
+
+    `fingerprint` (after `drain`) identifies what was read, so that an unchanged cache is not rewritten."""
+
+    def __init__(self, target: Target, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> None:
+        self.where = f"s3://{bucket}/{key}"
+        self.complete = False
+        self._hasher = hashlib.blake2b(digest_size=16)
+        self._stream = self._read(target, bucket, key, chunk_size)
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return self._stream
+
+    def _read(self, target: Target, bucket: str, key: str, chunk_size: int) -> Iterator[tuple[bytes, bytes]]:
+        try:
+            try:
+                pairs = stream_state(target, bucket, key, chunk_size)
+                first = next(pairs, None)
+            except ValueError as exc:  # the header: an earlier layout, or not ours
+                if "format" not in str(exc):
+                    raise
+                pairs = iter(sorted(_legacy_pairs(target, bucket, key)))
+                first = next(pairs, None)
+            for pair in itertools.chain([first] if first is not None else [], pairs):
+                _fingerprint(self._hasher, *pair)
+                yield pair
+            self.complete = True
+        except NotFoundError:
+            self.complete = True  # no cache yet: the first run
+        except Gcs2s3Error as exc:
+            log.warning("state cache %s not read (%s); unchanged multipart objects cost a HEAD", self.where, exc)
+        except PARSE_ERRORS as exc:
+            log.warning("state cache %s is unreadable (%s); it will be rewritten", self.where, exc)
+
+    def drain(self) -> None:
+        for _ in self._stream:
+            pass
+
+    @property
+    def fingerprint(self) -> bytes | None:
+        return self._hasher.digest() if self.complete else None
+
+
+def _legacy_pairs(target: Target, bucket: str, key: str) -> list[tuple[bytes, bytes]]:
+    data = target.read_small(bucket, key)
+    if data is None:
+        return []
+    cache = StateCache.from_bytes(data)
+    return [(name.encode("utf-8", "surrogatepass"), pack_entry(entry)) for name, entry in cache.entries.items()]
+
+
+def write_state(target: Target, bucket: str, key: str, entries: Callable[[], Iterable[tuple[str, StateEntry]]],
+                stored: StoredState) -> bool:
+    """Store the cache (`entries()` gives them in key order) written line by line, unless it holds
+    exactly what `stored` read (drained): that is checked first, on the packed entries alone, so an
+    unchanged run encodes nothing. Whether it was written."""
+    if stored.fingerprint is not None:
+        hasher = hashlib.blake2b(digest_size=16)
+        for name, entry in entries():
+            _fingerprint(hasher, name.encode("utf-8", "surrogatepass"), pack_entry(entry))
+        if stored.fingerprint == hasher.digest():
+            return False
+    writer = EntryWriter(STATE_FORMAT, _FIELDS)
+    try:
+        for name, entry in entries():
+            writer.add(name, (entry.etag, entry.size, entry.crc32c, entry.generation, entry.md5, entry.headers))
+        put_file(target, bucket, key, writer.file, writer.finish())
+        return True
+    finally:
+        writer.close()

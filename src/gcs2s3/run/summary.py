@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from gcs2s3.core.config import Settings
-from gcs2s3.core.models import Failure, Kind
+from gcs2s3.core.models import TODO_KINDS, Failure, Kind
 from gcs2s3.core.report import ByteCounts, RunReport, SyncCounts, Targets, VerifyCounts
 from gcs2s3.run.lease import Busy
 from gcs2s3.run.sync import SyncResult
@@ -19,10 +19,9 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> RunRepo
     failures += [Failure(o.action.dest_key, o.error or "failed") for o in result.failed]
     failures += [failure for stage in result.stage_reports for failure in stage.failures]
     delivered = [o for o in result.outcomes if o.ok and o.action.delivers]
-    sizes = {kind: sum(a.source.size for a in plan.of_kind(kind)) for kind in (Kind.NEW, Kind.CHANGED, Kind.UNCHANGED)}
     counts = SyncCounts(
-        new=len(plan.of_kind(Kind.NEW)), changed=len(plan.of_kind(Kind.CHANGED)),
-        unchanged=len(plan.of_kind(Kind.UNCHANGED)), headers_changed=len(plan.of_kind(Kind.HEADERS)),
+        new=plan.count(Kind.NEW), changed=plan.count(Kind.CHANGED),
+        unchanged=plan.count(Kind.UNCHANGED), headers_changed=plan.count(Kind.HEADERS),
         delivered=len(delivered), archived=sum(o.archive_written for o in delivered),
         headers_updated=sum(o.ok and not o.action.delivers for o in result.outcomes), failed=len(result.failed),
         refused=len(plan.refused), placeholders_skipped=plan.placeholders, target_only=plan.target_only,
@@ -31,14 +30,14 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> RunRepo
     return RunReport(
         command=command, targets=Targets.of(settings), exit_code=result.exit_code, seconds=result.seconds,
         counts=counts,
-        bytes=ByteCounts(sizes[Kind.NEW], sizes[Kind.CHANGED], sizes[Kind.UNCHANGED],
+        bytes=ByteCounts(plan.size(Kind.NEW), plan.size(Kind.CHANGED), plan.size(Kind.UNCHANGED),
                          sum(o.bytes_copied for o in delivered)),
         stages=tuple(result.stage_reports), failures=tuple(failures), dry_run=result.dry_run,
         shard=(settings.shard_spec.label if settings.shard_spec else settings.shard) if settings.shard else None,
         stopped_by=result.stopped_by,
         actions=tuple({"kind": a.kind.value, "source": a.source.name, "dest_key": a.dest_key,
                        "archive_key": a.archive_key, "reason": a.reason}
-                      for a in plan.of_kind(Kind.NEW, Kind.CHANGED, Kind.HEADERS)) if result.dry_run else None,
+                      for a in plan.of_kind(*TODO_KINDS)) if result.dry_run else None,
     )
 
 

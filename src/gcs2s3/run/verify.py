@@ -4,23 +4,28 @@
 full-object CRC32C S3 computed); `deep_mismatch` re-reads a body and hashes it; `run_verify` re-lists
 source, primary and archive and reports every delivered key that differs from its source and every
 current version that has no archive entry, then asks each stage to check its own output (`verify`
-hook: thumbnails check each image's derived files).
+hook: thumbnails check each image's derived files). Like a sync it plans with the streaming planner
+(run/planning.py) and finds archive entries through sorts on disk, so it holds no record per object.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import struct
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from gcs2s3.core.config import Settings
 from gcs2s3.core.hashes import BodyHasher
-from gcs2s3.core.models import DestObject, Failure, Kind, SourceObject, WriteResult, is_md5_etag
-from gcs2s3.core.plan import build_plan
+from gcs2s3.core.keys import KeyRules
+from gcs2s3.core.models import DestObject, Failure, Kind, Plan, SourceObject, WriteResult, is_md5_etag
+from gcs2s3.core.records import pack_dest, unpack_dest
 from gcs2s3.core.report import StageReport
 from gcs2s3.run.hooks import Stage, VerifyContext
-from gcs2s3.run.listings import archive_listing, in_background, primary_listing, source_listing
+from gcs2s3.run.listings import archive_listing, primary_listing, source_listing
+from gcs2s3.run.planning import plan_streamed
+from gcs2s3.run.sorting import ExternalSorter
 from gcs2s3.stores.protocols import Source, Target
 
 DEEP_CHUNK = 1024 * 1024
@@ -106,12 +111,12 @@ def run_verify(
     stage check its output (`stages`: the configured ones; their claims are respected as in a sync)."""
     rules = settings.key_rules
     with ThreadPoolExecutor(max_workers=2) as pool:  # all three listings at once
-        targets = in_background(pool, primary_listing(settings, target))
-        archived = in_background(pool, archive_listing(settings, target))
-        plan = build_plan(rules, source_listing(settings, source_store), targets, claimants=stages)
-        archive = {t.key: t for t in archived}
+        archived = pool.submit(ExternalSorter().extend, _pairs(archive_listing(settings, target)))
+        plan, _ = plan_streamed(rules, source_listing(settings, source_store), primary_listing(settings, target),
+                                claimants=stages, background=pool)
+        archive = archived.result()
     result = VerifyResult(refused=[Failure(r.name, r.reason) for r in plan.refused])
-    for action in plan.actions:
+    for action, entry in zip(plan.actions, _archive_entries(rules, plan, archive), strict=True):
         source = action.source
         if action.kind is Kind.NEW:
             missing = "not delivered: missing from the primary target"
@@ -121,9 +126,6 @@ def run_verify(
             if problem:
                 result.problems.append(Failure(action.dest_key, problem))
         result.checked += 1
-        # The generation-qualified name exists only when two versions shared a creation second.
-        fallback = rules.archive_key(action.dest_key, source.created, source.generation)
-        entry = archive.get(fallback) or archive.get(action.archive_key)
         if entry is None:
             result.problems.append(Failure(action.archive_key, "no archive entry for the current version"))
         else:
@@ -146,3 +148,43 @@ def run_verify(
     for problem in result.problems + result.refused:
         log.error("verify: %s: %s", problem.key, problem.reason, extra={"key": problem.key, "reason": problem.reason})
     return result
+
+
+def _pairs(listing: Iterable[DestObject]) -> Iterator[tuple[bytes, bytes]]:
+    for obj in listing:
+        yield obj.key.encode("utf-8", "surrogatepass"), pack_dest(obj)
+
+
+_INDEX = struct.Struct(">QB")  # action number, 0 = the generation-qualified name, 1 = the plain one
+
+
+def _archive_entries(
+    rules: KeyRules, plan: Plan, archive: Iterable[tuple[bytes, bytes]]
+) -> Iterator[DestObject | None]:
+    """For each action of `plan`, in its order, its current version's archive entry (None when there is
+    none): the generation-qualified name (it exists only when two versions shared a creation second),
+    else the plain one. Two sorts on disk instead of a dict of the whole archive: the names wanted,
+    joined with the archive listing by name, then the hits put back in plan order."""
+    wanted = ExternalSorter()
+    for number, action in enumerate(plan.actions):
+        source = action.source
+        fallback = rules.archive_key(action.dest_key, source.created, source.generation)
+        wanted.add(fallback.encode("utf-8", "surrogatepass"), _INDEX.pack(number, 0))
+        wanted.add(action.archive_key.encode("utf-8", "surrogatepass"), _INDEX.pack(number, 1))
+    hits = ExternalSorter()
+    listed = iter(archive)
+    entry = next(listed, None)
+    for key, index in wanted:
+        while entry is not None and entry[0] < key:
+            entry = next(listed, None)
+        if entry is not None and entry[0] == key:
+            hits.add(index, entry[1])
+    found = iter(hits)
+    hit = next(found, None)
+    for number in range(len(plan.actions)):
+        best: DestObject | None = None
+        while hit is not None and _INDEX.unpack(hit[0])[0] == number:
+            if best is None:  # the generation-qualified name sorts first
+                best = unpack_dest(hit[1])
+            hit = next(found, None)
+        yield best

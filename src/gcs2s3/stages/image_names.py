@@ -5,6 +5,7 @@ thumbnails and WordPress stages.
 
 from __future__ import annotations
 
+import marshal
 import re
 from collections.abc import Iterable
 
@@ -63,3 +64,18 @@ def find_thumbnail_claims(dest_keys: Iterable[str]) -> dict[str, str]:
             if owner is not None and owner != key:
                 claims[key] = owner
     return claims
+
+
+def thumbnail_scope(key: str) -> tuple[bytes, ...]:
+    """The groups `find_thumbnail_claims` can relate `key` within: as an image, (folder, name, extension);
+    as a derived file, the image it names. Keys of different groups never claim one another, so the
+    claims can be found one group at a time (the streaming planner's `claim_scope`)."""
+    folder, _, basename = key.rpartition("/")
+    groups = []
+    if is_sized_image(key):
+        name, ext = _split_extension(basename)
+        groups.append(marshal.dumps((folder, name, ext.lower()), 2))  # version 2: the same bytes for equal values
+    match = _DERIVED.match(basename)
+    if match:
+        groups.append(marshal.dumps((folder, match["name"], match["ext"]), 2))
+    return tuple(groups)

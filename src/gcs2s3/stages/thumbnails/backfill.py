@@ -50,28 +50,27 @@ class BackfillItem:
 
 
 def backfill_items(
-    actions: Iterable[Action], record: ThumbnailRecord, sizes: Sequence[SizeSpec], etags: Mapping[str, str]
-) -> list[BackfillItem]:
+    actions: Iterable[Action], record: ThumbnailRecord, sizes: Sequence[SizeSpec]
+) -> Iterator[BackfillItem]:
     """Every unchanged (or header-updated) image whose derived files are not what WordPress makes for it
-    under `sizes`, in plan order (`etags`: the listed ETags of the derived files; one that differs from
-    the ETag written is drawn again). Images delivered by this run are not candidates: delivery drew them."""
-    items = []
+    under `sizes`, in plan order, as a stream (a derived file whose listed ETag differs from the ETag
+    written is drawn again). Images delivered by this run are not candidates: delivery drew them."""
     for action in actions:
         if action.kind not in (Kind.UNCHANGED, Kind.HEADERS) or not is_sized_image(action.dest_key):
             continue
         entry = record.get(action.dest_key, action.source.crc32c)
         if entry is None:
-            items.append(BackfillItem(action, None))
+            yield BackfillItem(action, None)
             continue
         expected = {key: item.suffix for key, item in entry.expected(action.dest_key, sizes).items()}
         written = entry.etags
+        etags = action.attached_listed()
         present = {key for key in action.attached if _as_written(key, expected, written, etags)}
         missing = frozenset(suffix for key, suffix in expected.items() if key not in present)
         stale = tuple(key for key in action.attached if key not in expected)
         if missing or stale:
             keep = tuple((s, written.get(s, "")) for k, s in expected.items() if k in present)
-            items.append(BackfillItem(action, missing, stale, keep))
-    return items
+            yield BackfillItem(action, missing, stale, keep)
 
 
 def read_primary(target: Target, bucket: str, action: Action, spool: BinaryIO) -> None:

@@ -52,12 +52,12 @@ def verify_thumbnails(check: VerifyContext, record: ThumbnailRecord, sizes: Sequ
             continue
         expected = entry.expected(action.dest_key, sizes)
         written = entry.etags
-        present = set(action.attached)
+        present = action.attached_listed()
         for key, item in expected.items():
             size = (item.width, item.height)
             wants = f"{item.width}x{item.height}"
-            listed = check.plan.attached_etags.get(key)
-            if key not in present or listed is None:
+            listed = present.get(key)
+            if listed is None:
                 failures.append(Failure(key, f"thumbnail missing ({wants} of {action.dest_key}): the next sync "
                                              "makes it"))
                 continue

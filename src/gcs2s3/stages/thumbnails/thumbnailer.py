@@ -17,6 +17,7 @@ Thumbnails are derived files: written to the primary target only, never archived
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import signal
@@ -50,6 +51,7 @@ from gcs2s3.stages.image_names import (
     find_thumbnail_claims,
     is_sized_image,
     thumbnail_key,
+    thumbnail_scope,
 )
 from gcs2s3.stages.thumbnails.backfill import BackfillItem, BackfillRun, backfill_items, spooled
 from gcs2s3.stages.thumbnails.checking import verify_thumbnails
@@ -167,6 +169,9 @@ class Thumbnailer(StageBase):
     def claim(self, names: Mapping[str, str], listed: Sequence[str]) -> dict[str, list[str]]:
         return thumbnail_claims(names, listed)
 
+    def claim_scope(self, key: str) -> tuple[bytes, ...]:
+        return thumbnail_scope(key)
+
     def spool_suffix(self, action: Action) -> str | None:
         return "." + extension(action.dest_key) if is_sized_image(action.dest_key) else None
 
@@ -187,18 +192,20 @@ class Thumbnailer(StageBase):
             for key, outcome in made:
                 if outcome.entry is not None:
                     record.record(key, outcome.entry)
-            due = backfill_items(run.plan.actions, record, self.sizes, run.plan.attached_etags)
+            found = backfill_items(run.plan.actions, record, self.sizes)  # a stream: only this run's share is held
+            due = list(itertools.islice(found, self.settings.thumbnail_backfill_per_run))
+            later = sum(1 for _ in found)
             filled: list[tuple[str, ThumbnailOutcome | BaseException]] = []
-            left = len(due)
+            left = len(due) + later
             if due and not run.dry_run and record.read:
-                left = self._backfill(run, record, due, filled)
+                left = self._backfill(run, record, due, filled) + later
             if not run.dry_run:
                 self._save_record(run.target, record)
         finally:
             self.close()  # the drawing processes go before later stages (posting) run
-        return self._report(made, due, filled, left)
+        return self._report(made, len(due) + later, filled, left)
 
-    def _report(self, made: list[tuple[str, ThumbnailOutcome]], due: list[BackfillItem],
+    def _report(self, made: list[tuple[str, ThumbnailOutcome]], due: int,
                 filled: list[tuple[str, ThumbnailOutcome | BaseException]], left: int) -> StageReport:
         done = [(key, t) for key, t in filled if isinstance(t, ThumbnailOutcome)]
         broken = [(key, str(t)) for key, t in filled if not isinstance(t, ThumbnailOutcome)]
@@ -208,7 +215,7 @@ class Thumbnailer(StageBase):
             stale_files_removed=sum(len(t.removed) for _, t in made),
             images_not_sized=sum(t.not_sized is not None for _, t in made),
             images_failed=sum(t.error is not None for _, t in made),
-            backfill_due=len(due), backfill_done=sum(t.error is None for _, t in done),
+            backfill_due=due, backfill_done=sum(t.error is None for _, t in done),
             backfill_failed=len(broken), backfill_left=left,
             backfill_files_written=sum(len(t.written) for _, t in done),
             backfill_files_removed=sum(len(t.removed) for _, t in done),

@@ -1,0 +1,136 @@
+"""Planning a run at any size: the listings streamed through core/stream_plan.py, sorted by
+destination key on disk beyond a memory bound (run/sorting.py), joined with the stored state cache,
+and the actions spooled to disk in key order (run/action_spool.py). The plan the run walks holds no
+Python record per object: its memory is the sort buffers, whatever the object count.
+
+`plan_streamed` is the pure part (listings in, plan out; the tests compare it with
+core/plan.build_plan); `plan_run` adds the I/O: both listings at once, the cache streamed from S3,
+and one HEAD for each object neither the listings nor the cache settle, in key order through a
+bounded window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+
+from gcs2s3.core.config import Settings
+from gcs2s3.core.keys import KeyRules
+from gcs2s3.core.models import Action, DestObject, Plan, SourceObject
+from gcs2s3.core.plan import Claimant, resolve
+from gcs2s3.core.shards import Shard
+from gcs2s3.core.stream_plan import Pair, StreamingPlan, Vouch, merged_claims
+from gcs2s3.run.action_spool import ActionSpool
+from gcs2s3.run.hooks import StageBase
+from gcs2s3.run.sorting import RUN_BYTES, ExternalSorter
+from gcs2s3.run.state import StoredState, state_key, vouched_packed
+from gcs2s3.stores.protocols import Target
+
+log = logging.getLogger(__name__)
+HEAD_WINDOW = 256  # HEADs in flight or done and waiting for their turn (results are written in key order)
+
+
+def plan_streamed(
+    rules: KeyRules,
+    sources: Iterable[SourceObject],
+    targets: Iterable[DestObject],
+    *,
+    shard: Shard | None = None,
+    claimants: Sequence[Claimant] = (),
+    cache: Iterable[Pair] = (),
+    vouch: Vouch | None = None,
+    run_bytes: int = RUN_BYTES,
+    background: Executor | None = None,
+) -> tuple[Plan, ActionSpool]:
+    """`build_plan`'s plan (settled from `cache` where it can be) with its actions in a spool, in key
+    order; each is flagged when it still needs a HEAD. Raises what `build_plan` raises (a collision,
+    a claimant's refusal) once everything is listed, before anything is decided. With `background`,
+    the target listing is read and sorted on it while this thread reads the source listing. About
+    `run_bytes` of listing is held at once (half a side), plus a quarter per claimant and side."""
+    claimants = [c for c in claimants if getattr(type(c), "claim", None) is not StageBase.claim]
+    streaming = StreamingPlan(rules, shard, claimants)
+    half, quarter = max(run_bytes // 2, 1), max(run_bytes // 4, 1)  # both listings are sorted at once
+    named = [ExternalSorter(quarter) for _ in claimants]  # each claimant's groups of source keys ...
+    found = [ExternalSorter(quarter) for _ in claimants]  # ... and of listed keys
+    listed = ExternalSorter(half)
+    mapped = ExternalSorter(half)
+    spool = ActionSpool()
+
+    def take_listing() -> None:
+        listed.extend(streaming.listed(targets, [sorter.add for sorter in found]))
+
+    pending = background.submit(take_listing) if background is not None else None
+    try:
+        mapped.extend(streaming.mapped(sources, [sorter.add for sorter in named]))
+        pending.result() if pending is not None else take_listing()
+        attached = []
+        for claimant, names, keys in zip(claimants, named, found, strict=True):
+            grouped = merged_claims([iter(names), iter(keys)])  # stable: names before listed keys in a group
+            attached.append(ExternalSorter(quarter).extend(streaming.claims(claimant, grouped)))
+        for action, unsure in streaming.join(mapped, listed, cache, vouch, merged_claims(attached)):
+            spool.append(action, unsure)
+        spool.sorted_bytes = sum(sorter.spilled for sorter in (mapped, listed, *named, *found, *attached))
+        streaming.refuse()
+    except BaseException:
+        spool.close()
+        raise
+    finally:
+        if pending is not None:
+            wait([pending])  # the listing thread is done with its sorters before they are dropped
+        for sorter in (mapped, listed, *named, *found):
+            sorter.close()
+    streaming.plan.actions = spool
+    return streaming.plan, spool
+
+
+def plan_run(
+    settings: Settings, sources: Iterable[SourceObject], targets: Iterable[DestObject], target: Target,
+    stages: Sequence[Claimant] = (),
+) -> tuple[Plan, StoredState]:
+    """Plan from both listings (the primary's read on a second thread) and the stored state cache
+    (streamed from S3 as the join reaches its keys), then confirm what neither settles (an object's
+    headers, a multipart object's bytes) with one HEAD each, `settings.workers` at a time."""
+    stored = StoredState(target, settings.s3_bucket, state_key(settings.s3_prefix, settings.shard_spec))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcs2s3-list") as pool:
+        plan, spool = plan_streamed(settings.key_rules, sources, targets, shard=settings.shard_spec,
+                                    claimants=stages, cache=stored, vouch=vouched_packed, background=pool)
+    stored.drain()
+    log.info("planned %d object(s): %.0f MiB sorted on disk, %.0f MiB of plan spooled", len(spool),
+             spool.sorted_bytes / 2**20, spool.written / 2**20)
+    if spool.flagged:
+        log.info("confirming %d object(s) the listings and the state cache cannot settle (a HEAD each)",
+                 spool.flagged)
+        settled = ActionSpool()
+        try:
+            with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="gcs2s3-head") as pool:
+                def settle(action: Action) -> Action:
+                    return resolve(action, target.head(settings.s3_bucket, action.dest_key))
+
+                for action in _in_order(pool, settle, spool.items()):
+                    settled.append(action)
+        except BaseException:
+            settled.close()
+            raise
+        finally:
+            spool.close()
+        plan.actions = settled
+    return plan, stored
+
+
+def _in_order(pool: Executor, settle: Callable[[Action], Action],
+              items: Iterable[tuple[Action, bool]]) -> Iterator[Action]:
+    """Each flagged action settled on `pool`, the others as they are, in the order given; at most
+    HEAD_WINDOW ahead of the one being yielded."""
+    window: deque[Future[Action] | Action] = deque()
+    for action, unsure in items:
+        window.append(pool.submit(settle, action) if unsure else action)
+        if len(window) >= HEAD_WINDOW:
+            yield _result(window.popleft())
+    while window:
+        yield _result(window.popleft())
+
+
+def _result(item: Future[Action] | Action) -> Action:
+    return item.result() if isinstance(item, Future) else item
