@@ -66,7 +66,10 @@ class StreamingPlan:
                 for claimant, sink in zip(self.claimants, scoped, strict=True):
                     for group in claim_scope(claimant, dest):
                         sink(group, marshal.dumps((0, dest, source.name)))
-                yield dest.encode("utf-8"), pack_source(source)
+                acted_on = fit[3] is None and self.mine(source.name)
+                # Another shard's name, or one refused for its headers, only takes its key: its name is
+                # all the collision check needs.
+                yield dest.encode("utf-8"), pack_source(source) if acted_on else _NAME_ONLY + _encoded(source.name)
 
     def listed(self, targets: Iterable[DestObject], scoped: Sequence[Sink] = ()) -> Iterator[Pair]:
         """The primary listing without our own bookkeeping objects, as pairs for sorting."""
@@ -123,8 +126,7 @@ class StreamingPlan:
                 target = unpack_dest(pending[1])
                 pending = next(listed, None)
             if len(group) > 1:
-                names = sorted(unpack_source(record).name for record in group)
-                self.collisions[key.decode("utf-8")] = names
+                self.collisions[key.decode("utf-8")] = sorted(_name(record) for record in group)
                 continue
             own: dict[str, str] = {}
             while claim is not None and claim[0] <= key:
@@ -132,9 +134,9 @@ class StreamingPlan:
                     keys, etags = marshal.loads(claim[1])
                     own.update(zip(keys, etags, strict=True))
                 claim = next(claimed, None)
-            action = self._action(unpack_source(group[0]), target, key.decode("utf-8"), own)
-            if action is None:
+            if group[0].startswith(_NAME_ONLY):  # a name that takes its key and nothing more
                 continue
+            action = self._action(unpack_source(group[0]), target, key.decode("utf-8"), own)
             unsure = needs_confirming(action)
             if vouch is not None and action.existing is not None and unsure:
                 while entry is not None and entry[0] < key:
@@ -149,13 +151,8 @@ class StreamingPlan:
             pending = next(listed, None)
         self.plan.target_only -= self._attached_mine
 
-    def _action(self, source: SourceObject, target: DestObject | None, dest: str,
-                attached: dict[str, str]) -> Action | None:
-        if not self.mine(source.name):
-            return None
-        headers, unfit = delivered_headers(source)
-        if unfit:  # refused for its headers (counted in `mapped`): its key stays claimed, nothing done
-            return None
+    def _action(self, source: SourceObject, target: DestObject | None, dest: str, attached: dict[str, str]) -> Action:
+        headers, _ = delivered_headers(source)  # fit: `mapped` packed it whole
         kind, reason = decide(source, target)
         own = tuple(sorted(attached))
         self.plan.attached_in_target += len(own)
@@ -182,6 +179,20 @@ def _settled(action: Action, vouched: DestObject | None) -> Action | None:
         return None
     settled = resolve(action, vouched)
     return settled if settled.kind in (Kind.UNCHANGED, Kind.HEADERS) else None
+
+
+_NAME_ONLY = b"\x00"  # a mapped record that is only a name (marshal's output never starts so)
+
+
+def _encoded(name: str) -> bytes:
+    return name.encode("utf-8", "surrogatepass")
+
+
+def _name(record: bytes) -> str:
+    """The source name of a mapped record (a packed object, or just its name)."""
+    if record.startswith(_NAME_ONLY):
+        return record[1:].decode("utf-8", "surrogatepass")
+    return unpack_source(record).name
 
 
 def _refused(error: ConfigError) -> dict[str, object]:

@@ -27,7 +27,7 @@ from gcs2s3.core.hashes import BodyHasher
 from gcs2s3.core.models import Action, Kind
 from gcs2s3.run.stopping import StopFlag
 from gcs2s3.stages.image_names import extension, is_sized_image
-from gcs2s3.stages.thumbnails.record import ThumbnailRecord
+from gcs2s3.stages.thumbnails.record import ImageEntry, ThumbnailRecord
 from gcs2s3.stages.thumbnails.sizes import SizeSpec
 from gcs2s3.stores.protocols import Target
 
@@ -37,12 +37,13 @@ READ_CHUNK = 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class BackfillItem:
     """What one image needs: files to draw (`draw` None: all of them, the image has no entry), files to
-    remove (`stale`), and the files it keeps (`keep`: suffix -> ETag, from its entry)."""
+    remove (`stale`), and the files it keeps (`keep`: suffix -> ETag, from its `entry`)."""
 
     action: Action
     draw: frozenset[str] | None
     stale: tuple[str, ...] = ()
     keep: tuple[tuple[str, str], ...] = ()
+    entry: ImageEntry | None = None  # its record entry (found in the walk: the record is read in key order)
 
     @property
     def reads(self) -> bool:
@@ -70,7 +71,7 @@ def backfill_items(
         stale = tuple(key for key in action.attached if key not in expected)
         if missing or stale:
             keep = tuple((s, written.get(s, "")) for k, s in expected.items() if k in present)
-            yield BackfillItem(action, missing, stale, keep)
+            yield BackfillItem(action, missing, stale, keep, entry)
 
 
 def read_primary(target: Target, bucket: str, action: Action, spool: BinaryIO) -> None:

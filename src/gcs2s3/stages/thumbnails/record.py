@@ -2,11 +2,12 @@
 image's header (type, dimensions, EXIF orientation) and the ETag of each file written.
 
 One gzipped document of JSON lines (run/documents.py), `<s3_prefix>.gcs2s3/thumbnails.json.gz` in the
-primary bucket, beside the state cache (each shard has its own). With the header kept, the files an
-image must have under the configured sizes are known without reading it: `verify` checks them by name
-and ETag, and a changed `thumbnail_sizes` tells which files to make or remove. An image that could not
-be sized (not a type WordPress sizes, corrupt, over the pixel limit) is recorded with the reason and is
-not tried again until its version changes.
+primary bucket, beside the state cache (each shard has its own), streamed into a local file when read
+and looked up as the run walks its plan in key order, never held in memory (run/entry_store.py).
+With the header kept, the files an image must have under the configured sizes are known without
+reading it: `verify` checks them by name and ETag, and a changed `thumbnail_sizes` tells which files
+to make or remove. An image that could not be sized (not a type WordPress sizes, corrupt, over the
+pixel limit) is recorded with the reason and is not tried again until its version changes.
 
 The record is a cache of work done, never the truth about the bucket: an image with no entry for its
 current version (delivered before thumbnails were on, or the record was lost) is read and drawn again
@@ -15,11 +16,12 @@ current version (delivered before thumbnails were on, or the record was lost) is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from gcs2s3.core.shards import Shard, bookkeeping_key
-from gcs2s3.run.documents import Found, decode_entries, encode_entries, load_document, put_document
+from gcs2s3.run.documents import Found
+from gcs2s3.run.entry_store import EntryStore, load_entries, merged
 from gcs2s3.stages.image_names import thumbnail_key
 from gcs2s3.stages.thumbnails.sizes import DerivedImage, SizeSpec, derived_images
 from gcs2s3.stores.protocols import Target
@@ -61,62 +63,48 @@ def files_field(etags: dict[str, str]) -> str:
 
 
 class ThumbnailRecord:
-    def __init__(self, entries: dict[str, ImageEntry] | None = None, *, read: bool = True) -> None:
-        self.entries = dict(entries or {})
+    def __init__(self, entries: Iterable[tuple[str, ImageEntry]] = (), *, read: bool = True,
+                 store: EntryStore[ImageEntry] | None = None) -> None:
+        """`entries` in key order (or a `store` already read)."""
+        self.store = store if store is not None else EntryStore(ImageEntry, entries)
         self.changed = False
         self.read = read  # False: the stored record could not be read (a failed request): it must not be
         # overwritten by this run, and nothing is back-filled from it
-        self.others: dict[str, list[ImageEntry]] = {}  # more entries per key, when records were merged
 
     def get(self, key: str, crc32c: str) -> ImageEntry | None:
-        """The entry for this exact version of `key`, if any."""
-        entry = self.entries.get(key)
-        if entry is not None and entry.crc32c == crc32c:
-            return entry
-        return next((other for other in self.others.get(key, ()) if other.crc32c == crc32c), None)
+        """The entry for this exact version of `key`, if any (walk keys in ascending order: one pass;
+        a merged record may hold entries of several versions of a key)."""
+        return next((entry for entry in self.store.get(key) if entry.crc32c == crc32c), None)
 
     def record(self, key: str, entry: ImageEntry) -> None:
-        if self.entries.get(key) != entry:
-            self.entries[key] = entry
-            self.changed = True
+        self.store.put(key, entry)
+        self.changed = True
 
-    def to_bytes(self) -> bytes:
-        return encode_entries(RECORD_FORMAT, self.entries)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> ThumbnailRecord:
-        return cls(decode_entries(data, RECORD_FORMAT, ImageEntry, "thumbnail record"))
+    def items(self) -> Iterator[tuple[str, ImageEntry]]:
+        return self.store.items()
 
 
 def load_record(target: Target, bucket: str, key: str) -> ThumbnailRecord:
     """The record as stored; empty when missing or unparsable (its images are then drawn again), and
     not `read` when the request failed (this run then neither back-fills nor writes it)."""
-    found, record = load_document(target, bucket, key, "thumbnail record", ThumbnailRecord.from_bytes,
-                                  "no back-fill this run")
-    if record is not None:
-        return record
-    return ThumbnailRecord(read=found is not Found.NOT_READ)
+    found, store = load_entries(target, bucket, key, RECORD_FORMAT, ImageEntry, "thumbnail record",
+                                "no back-fill this run")
+    return ThumbnailRecord(store=store, read=found is not Found.NOT_READ)
 
 
 def load_all_records(target: Target, bucket: str, s3_prefix: str) -> ThumbnailRecord:
     """Every record under the primary prefix (the unsharded one and each shard's), as one: for `verify`,
-    which runs unsharded over what shards wrote. Where two records know a key, the entry of the image's
-    current version is the one `get` finds (entries of other versions are kept apart)."""
+    which runs unsharded over what shards wrote. Where two records know a key, `get` finds the entry of
+    the image's current version."""
     folder = record_key(s3_prefix).rsplit("/", 1)[0] + "/"
-    merged = ThumbnailRecord()
+    records = []
     for listed in target.list(bucket, folder):
         name = listed.key[len(folder):]
-        if not (name.startswith("thumbnails") and name.endswith(".json.gz")) or "/" in name:
-            continue
-        record = load_record(target, bucket, listed.key)
-        merged.read = merged.read and record.read
-        for key, entry in record.entries.items():
-            known = merged.entries.setdefault(key, entry)
-            if known is not entry:
-                merged.others.setdefault(key, []).append(entry)
-    return merged
+        if name.startswith("thumbnails") and name.endswith(".json.gz") and "/" not in name:
+            records.append(load_record(target, bucket, listed.key))
+    return ThumbnailRecord(store=merged(ImageEntry, [r.store for r in records]), read=all(r.read for r in records))
 
 
 def save_record(target: Target, bucket: str, key: str, record: ThumbnailRecord) -> None:
-    put_document(target, bucket, key, record.to_bytes())
+    record.store.write(target, bucket, key, RECORD_FORMAT)
     record.changed = False

@@ -295,7 +295,7 @@ class Thumbnailer(StageBase):
         def one(item: BackfillItem) -> ThumbnailOutcome:
             action = item.action
             if not item.reads:  # only files of sizes no longer configured: nothing to read or draw
-                known = record.get(action.dest_key, action.source.crc32c)
+                known = item.entry
                 made = ThumbnailOutcome(entry=replace(known, files=files_field(dict(item.keep))) if known else None)
             else:
                 with spooled(target, settings.s3_bucket, action) as path:

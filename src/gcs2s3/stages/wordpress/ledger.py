@@ -1,7 +1,9 @@
 """The posting ledger: which source version of each image WordPress already has, and as which item.
 
-One gzipped JSON object, `<s3_prefix>.gcs2s3/wordpress.json.gz` in the primary bucket, beside the
-state cache: dest key -> (the version's CRC32C, state, media id, URL). States:
+One gzipped document of JSON lines in key order, `<s3_prefix>.gcs2s3/wordpress.json.gz` in the primary
+bucket, beside the state cache: dest key -> (the version's CRC32C, state, media id, URL), streamed
+into a local file when read and looked up as the run walks its plan in key order, never held in
+memory (run/entry_store.py). States:
 - `posted`: WordPress has this version (media id, URL);
 - `pending`: this version was delivered with posting on but is not posted yet (the post failed or the
   run stopped first): the next run posts it;
@@ -18,10 +20,12 @@ second post.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from gcs2s3.core.shards import Shard, bookkeeping_key
-from gcs2s3.run.documents import Found, decode_entries, encode_entries, load_document, put_document
+from gcs2s3.run.documents import Found
+from gcs2s3.run.entry_store import EntryStore, load_entries
 from gcs2s3.stores.protocols import Target
 
 LEDGER_FORMAT = 2  # 2: as 1, one line per entry
@@ -43,42 +47,37 @@ class LedgerEntry:
 
 
 class Ledger:
-    def __init__(self, entries: dict[str, LedgerEntry] | None = None, *, exists: bool = True) -> None:
-        self.entries = dict(entries or {})
+    def __init__(self, entries: Iterable[tuple[str, LedgerEntry]] = (), *, exists: bool = True,
+                 store: EntryStore[LedgerEntry] | None = None) -> None:
+        """`entries` in key order (or a `store` already read)."""
+        self.store = store if store is not None else EntryStore(LedgerEntry, entries)
         self.exists = exists  # False: posting was never on for this target before this run
         self.changed = not exists
 
     def get(self, key: str, crc32c: str) -> LedgerEntry | None:
-        """The entry for this exact version of `key`, if any."""
-        entry = self.entries.get(key)
-        return entry if entry is not None and entry.crc32c == crc32c else None
+        """The entry for this exact version of `key`, if any (walk keys in ascending order: one pass)."""
+        return next((entry for entry in self.store.get(key) if entry.crc32c == crc32c), None)
 
     def record(self, key: str, entry: LedgerEntry) -> None:
-        if self.entries.get(key) != entry:
-            self.entries[key] = entry
-            self.changed = True
+        self.store.put(key, entry)
+        self.changed = True
 
-    def to_bytes(self) -> bytes:
-        return encode_entries(LEDGER_FORMAT, self.entries)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Ledger:
-        return cls(decode_entries(data, LEDGER_FORMAT, LedgerEntry, "ledger", legacy=LEGACY_FORMAT))
+    def items(self) -> Iterator[tuple[str, LedgerEntry]]:
+        return self.store.items()
 
 
 def load_ledger(target: Target, bucket: str, key: str) -> Ledger:
     """The ledger as stored. Missing: `exists` is False. Unreadable: empty but `exists` (so every
     image is checked by its metadata and slug, never taken as new to posting)."""
-    found, ledger = load_document(target, bucket, key, "WordPress ledger", Ledger.from_bytes,
-                                  "images are checked one by one")
+    found, store = load_entries(target, bucket, key, LEDGER_FORMAT, LedgerEntry, "WordPress ledger",
+                                "images are checked one by one", legacy=LEGACY_FORMAT)
     if found is Found.MISSING:
         return Ledger(exists=False)
-    if ledger is None:
-        ledger = Ledger()
-        ledger.changed = found is Found.UNREADABLE
+    ledger = Ledger(store=store)
+    ledger.changed = found is Found.UNREADABLE
     return ledger
 
 
 def save_ledger(target: Target, bucket: str, key: str, ledger: Ledger) -> None:
-    put_document(target, bucket, key, ledger.to_bytes())
+    ledger.store.write(target, bucket, key, LEDGER_FORMAT)
     ledger.changed = False

@@ -18,7 +18,7 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,11 +67,19 @@ class PostOutcome:
         return self.media is not None
 
 
+def predating(plan: Plan) -> Iterator[tuple[str, LedgerEntry]]:
+    """The first ledger of a target posting was never on for: every image already delivered (unchanged
+    or header-updated in this plan) predates posting. In key order, from the plan's walk."""
+    for action in plan.actions:
+        if action.kind in (Kind.UNCHANGED, Kind.HEADERS) and is_sized_image(action.dest_key):
+            yield action.dest_key, LedgerEntry(action.source.crc32c, PREDATES)
+
+
 def posting_jobs(
     settings: Settings, plan: Plan, outcomes: Iterable[Outcome], ledger: Ledger, target: Target
 ) -> list[PostJob]:
-    """What to post this run. Records `predates` in the ledger for images delivered before posting was
-    on; costs a HEAD only for an unchanged image the ledger does not know (a killed run's)."""
+    """What to post this run (the ledger is one that exists: `predating` makes the first). Costs a
+    HEAD only for an unchanged image the ledger does not know (a killed run's)."""
     delivered = {o.action.dest_key: o for o in outcomes if o.ok and o.action.delivers}
     jobs: list[PostJob] = []
     unknown: list[Action] = []
@@ -87,8 +95,6 @@ def posting_jobs(
             if entry is not None:
                 if entry.state == PENDING:
                     jobs.append(PostJob(action, lookup=True))
-            elif not ledger.exists:
-                ledger.record(action.dest_key, LedgerEntry(action.source.crc32c, PREDATES))
             else:
                 unknown.append(action)
     if unknown:

@@ -23,7 +23,7 @@ from gcs2s3.core.report import StageReport
 from gcs2s3.run.hooks import RunContext, StageBase
 from gcs2s3.stages.image_names import is_sized_image
 from gcs2s3.stages.wordpress.ledger import Ledger, ledger_key, load_ledger, save_ledger
-from gcs2s3.stages.wordpress.posting import Poster, PostOutcome, posting_jobs
+from gcs2s3.stages.wordpress.posting import Poster, PostOutcome, posting_jobs, predating
 from gcs2s3.stages.wordpress.site import WordPressSite
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class WordPressStage(StageBase):
         settings, target = self.settings, run.target
         ledger = load_ledger(target, settings.s3_bucket, ledger_key(settings.s3_prefix, settings.shard_spec))
         if not ledger.exists:
-            posting_jobs(settings, run.plan, [], ledger, target)  # records the unchanged images as predating
+            ledger = Ledger(predating(run.plan), exists=False)  # streamed from the plan's walk
             self._save_ledger(run, ledger)
             ledger.exists = True
         self.ledger = ledger

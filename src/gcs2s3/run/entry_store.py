@@ -1,0 +1,162 @@
+"""A bookkeeping document of entries (the WordPress ledger, the thumbnail record) used without holding
+it in memory: read once from S3 as a stream into a local file, looked up by a cursor that moves
+forward in key order (the order in which a run walks its plan), and written back line by line as the
+merge of what was read with this run's changes.
+
+Lookups in ascending key order cost one pass over the file; a key below the cursor starts the pass
+again, so callers walk in key order (plan.actions) and record their changes (`put`) in any order:
+changes are held in memory until written, so they are bounded by the work of one run. Entries are
+flat dataclasses of plain values, kept in the file as marshal tuples.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import marshal
+import struct
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import fields
+from typing import BinaryIO, Generic, TypeVar
+
+from gcs2s3.core.errors import Gcs2s3Error, NotFoundError
+from gcs2s3.run.documents import PARSE_ERRORS, EntryWriter, Found, decode_entries, iter_entries, put_file
+from gcs2s3.stores.protocols import Target
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_LENGTH = struct.Struct(">I")
+_BUFFER = 1024 * 1024
+
+
+class EntryStore(Generic[T]):
+    """Entries by key: the stored ones (in a local file, in key order; a key may have several when
+    documents were merged) and this run's changes (in memory)."""
+
+    def __init__(self, entry: type[T], stored: Iterable[tuple[str, T]] = ()) -> None:
+        """`stored`: (key, entry) pairs in key order, copied to the local file now."""
+        self.entry = entry
+        self._names = [f.name for f in fields(entry)]  # type: ignore[arg-type]
+        self._file: BinaryIO = tempfile.TemporaryFile(prefix="gcs2s3-entries-")  # noqa: SIM115
+        self.count = 0
+        pending: list[bytes] = []
+        size = 0
+        for key, value in stored:
+            record = marshal.dumps((key, tuple(getattr(value, name) for name in self._names)))
+            pending.append(_LENGTH.pack(len(record)) + record)
+            size += len(record) + 4
+            self.count += 1
+            if size >= _BUFFER:
+                self._file.write(b"".join(pending))
+                pending, size = [], 0
+        self._file.write(b"".join(pending))
+        self.changes: dict[str, T] = {}
+        self._cursor: Iterator[tuple[str, T]] = iter(())
+        self._at: tuple[str, T] | None = None
+        self._last: str | None = None
+        self._group: tuple[str, list[T]] | None = None
+        self._rewind()
+
+    def _read(self) -> Iterator[tuple[str, T]]:
+        position = 0
+        buffer = b""
+        start = 0
+        while True:
+            if len(buffer) - start < 4 or len(buffer) - start < 4 + _LENGTH.unpack_from(buffer, start)[0]:
+                self._file.seek(position)
+                more = self._file.read(_BUFFER)
+                if not more:
+                    return
+                position += len(more)
+                buffer, start = buffer[start:] + more, 0
+                continue
+            (length,) = _LENGTH.unpack_from(buffer, start)
+            key, values = marshal.loads(buffer[start + 4:start + 4 + length])
+            start += 4 + length
+            yield key, self.entry(*values)
+
+    def _rewind(self) -> None:
+        self._cursor = self._read()
+        self._at = next(self._cursor, None)
+        self._last = None
+        self._group = None
+
+    def stored(self, key: str) -> list[T]:
+        """The stored entries of `key` (ascending keys from call to call are one pass)."""
+        if self._group is not None and self._group[0] == key:
+            return self._group[1]
+        if self._last is not None and key < self._last:
+            self._rewind()
+        self._last = key
+        while self._at is not None and self._at[0] < key:
+            self._at = next(self._cursor, None)
+        found = []
+        while self._at is not None and self._at[0] == key:
+            found.append(self._at[1])
+            self._at = next(self._cursor, None)
+        self._group = (key, found)
+        return found
+
+    def get(self, key: str) -> list[T]:
+        """This run's change of `key`, else its stored entries."""
+        change = self.changes.get(key)
+        return [change] if change is not None else self.stored(key)
+
+    def put(self, key: str, entry: T) -> None:
+        self.changes[key] = entry
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        """One entry per key, in key order: the change, else the first stored entry."""
+        changed = sorted(self.changes.items())
+        both = heapq.merge(((key, 0, entry) for key, entry in changed),
+                           ((key, 1, entry) for key, entry in self._read()), key=lambda item: item[:2])
+        last: str | None = None
+        for key, _, entry in both:
+            if key != last:
+                last = key
+                yield key, entry
+
+    def write(self, target: Target, bucket: str, key: str, format_version: int) -> None:
+        """Store the merged entries at `key` (the `encode_entries` format, written line by line)."""
+        writer = EntryWriter(format_version, self._names)
+        try:
+            for name, entry in self.items():
+                writer.add(name, (getattr(entry, field) for field in self._names))
+            put_file(target, bucket, key, writer.file, writer.finish())
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def load_entries(target: Target, bucket: str, key: str, format_version: int, entry: type[T], what: str,
+                 not_read: str, legacy: int | None = None) -> tuple[Found, EntryStore[T]]:
+    """The document at `key` streamed into a store, and how the reading went (as `load_document` tells
+    it: a failed or unparsable read is a warning and an empty store, never an error). With `legacy`,
+    the earlier one-object layout of that format is read whole, once."""
+    try:
+        try:
+            body = target.iter_body(bucket, key, _BUFFER)
+            rows = iter_entries(body, format_version, what)
+            return Found.READ, EntryStore(entry, ((name, entry(**values)) for name, values in rows))
+        except ValueError:
+            if legacy is None:
+                raise
+            data = target.read_small(bucket, key) or b""
+            legacy_entries = decode_entries(data, format_version, entry, what, legacy=legacy)
+            return Found.READ, EntryStore(entry, sorted(legacy_entries.items()))
+    except NotFoundError:
+        return Found.MISSING, EntryStore(entry)
+    except Gcs2s3Error as exc:
+        log.warning("%s s3://%s/%s not read (%s); %s", what, bucket, key, exc, not_read)
+        return Found.NOT_READ, EntryStore(entry)
+    except PARSE_ERRORS as exc:
+        log.warning("%s s3://%s/%s is unreadable (%s); it will be rewritten", what, bucket, key, exc)
+        return Found.UNREADABLE, EntryStore(entry)
+
+
+def merged(entry: type[T], stores: Sequence[EntryStore[T]]) -> EntryStore[T]:
+    """Several stores as one: every entry of each, in key order (of one key: in the order of `stores`)."""
+    return EntryStore(entry, heapq.merge(*(store._read() for store in stores), key=lambda pair: pair[0]))
