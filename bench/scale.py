@@ -4,8 +4,9 @@
 
 Local emulators (fake-gcs-server, moto). Two measurements, each for the three ways to run:
 - planning: `gcs2s3 plan` of --plan-objects objects present on both sides (list both sides, decide),
-  and beside it `rclone check` of the same two buckets (list both sides, compare sizes and hashes),
-  when rclone is installed;
+  and beside it the listing alone (both sides listed at once with gcs2s3's own stores, nothing
+  decided: what planning costs on top of listing is the difference) and `rclone check` of the same
+  two buckets (list both sides, compare sizes and hashes), when rclone is installed;
   With --delivered the primary bucket is filled by a `gcs2s3 sync` first (so it holds our metadata and
   state cache, as after any run of ours) instead of directly, as another tool would;
 - copying: `gcs2s3 sync` of --copy-objects new 1 KB objects into fresh buckets (not with --plan-only).
@@ -96,6 +97,20 @@ def cluster(config: Path, verb: str) -> tuple[float, int, list[int]]:
     return wall, code, [watcher.peak_kib, *workers]  # type: ignore[attr-defined]
 
 
+def list_only(config: str) -> int:
+    """Both sides listed at once through gcs2s3's stores, as a run lists them; nothing decided."""
+    from gcs2s3.run.listings import primary_listing, source_listing
+    from gcs2s3.stores.opening import open_settings, open_stores
+
+    settings = open_settings(config, "Stage")
+    source, target = open_stores(settings)
+    with ThreadPoolExecutor(2) as pool:
+        counts = pool.map(lambda listing: sum(1 for _ in listing),
+                          [source_listing(settings, source), primary_listing(settings, target)])
+        print(list(counts), file=sys.stderr)
+    return 0
+
+
 def buckets(tag: str) -> tuple[str, str, str]:
     names = (f"src-{tag}", f"dst-{tag}", f"arc-{tag}")
     storage.Client(project="bench").create_bucket(names[0])
@@ -110,8 +125,19 @@ def main() -> int:
     parser.add_argument("--copy-objects", type=int, default=20_000)
     parser.add_argument("--plan-only", action="store_true", help="only the planning rows")
     parser.add_argument("--delivered", action="store_true", help="fill the primary bucket with a gcs2s3 sync")
+    parser.add_argument("--list-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rows = []
+    if args.list_only:
+        return list_only(args.list_only)
+    rows: list[tuple] = []  # type: ignore[type-arg]
+    mark = [_children_cpu()]
+
+    def add(row: tuple) -> None:  # type: ignore[type-arg]
+        """A row, with the client CPU (user+sys of every child process since the last row)."""
+        now = _children_cpu()
+        rows.append((*row, now - mark[0]))
+        mark[0] = now
+
     with tempfile.TemporaryDirectory(prefix="gcs2s3-scale-") as tmp, running_emulators() as env:
         folder = Path(tmp)
         source, primary, archive = buckets("plan")
@@ -123,22 +149,26 @@ def main() -> int:
             print("delivering them with gcs2s3 sync ...", file=sys.stderr)
             if run(cli(config, "sync"))[1] != 0:
                 raise SystemExit("the filling sync failed")
+        mark[0] = _children_cpu()
+        wall, code, rss = run([sys.executable, __file__, "--list-only", str(config)], {**os.environ, **env})
+        add(("list both sides", args.plan_objects, "1 process", wall, code, [rss]))
         wall, code, rss = run(cli(config, "plan"))
-        rows.append(("plan", args.plan_objects, "1 process", wall, code, [rss]))
-        rows.append(("plan", args.plan_objects, "2 shards", *shards(config, "plan")))
-        rows.append(("plan", args.plan_objects, "LocalCluster(2)", *cluster(config, "plan")))
+        add(("plan", args.plan_objects, "1 process", wall, code, [rss]))
+        add(("plan", args.plan_objects, "2 shards", *shards(config, "plan")))
+        add(("plan", args.plan_objects, "LocalCluster(2)", *cluster(config, "plan")))
         if shutil.which("rclone"):
             from vs_rclone import rclone_env
 
             check = ["rclone", "check", f"GCS:{source}", f"S3:{primary}", "--one-way", "--checkers", "8"]
             wall, code, rss = run(check, rclone_env({**os.environ, **env}))
-            rows.append(("rclone check", args.plan_objects, "1 process", wall, code, [rss]))
+            add(("rclone check", args.plan_objects, "1 process", wall, code, [rss]))
         if args.plan_only:
             return _table(rows)
 
         print(f"filling {args.copy_objects:,} objects to copy ...", file=sys.stderr)
         source = buckets("copy")[0]
         fill(source, None, args.copy_objects)
+        mark[0] = _children_cpu()
         for label, how in (("1 process", None), ("2 shards", shards), ("LocalCluster(2)", cluster)):
             tag = re.sub("[^a-z0-9]+", "", label.lower())
             _, primary, archive = (source, *buckets(f"copy-{tag}")[1:])
@@ -146,17 +176,22 @@ def main() -> int:
             config.write_text(INI.format(source=source, primary=primary, archive=archive))
             if how is None:
                 wall, code, rss = run(cli(config, "sync"))
-                rows.append(("sync", args.copy_objects, label, wall, code, [rss]))
+                add(("sync", args.copy_objects, label, wall, code, [rss]))
             else:
-                rows.append(("sync", args.copy_objects, label, *how(config, "sync")))
+                add(("sync", args.copy_objects, label, *how(config, "sync")))
     return _table(rows)
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _table(rows: list[tuple]) -> int:  # type: ignore[type-arg]
-    print("| work | objects | how | wall s | objects/s | exit | peak RSS MiB per process |")
-    print("|---|---:|---|---:|---:|---:|---|")
-    for work, count, label, wall, code, rss in rows:
-        print(f"| {work} | {count:,} | {label} | {wall:.1f} | {count / wall:,.0f} | {code} | "
+    print("| work | objects | how | wall s | objects/s | exit | client CPU s | peak RSS MiB per process |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
+    for work, count, label, wall, code, rss, cpu in rows:
+        print(f"| {work} | {count:,} | {label} | {wall:.1f} | {count / wall:,.0f} | {code} | {cpu:.1f} | "
               f"{', '.join(str(r // 1024) for r in rss)} |")
     print(f"\nbench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
     return 0

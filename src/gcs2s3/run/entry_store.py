@@ -14,20 +14,17 @@ from __future__ import annotations
 import heapq
 import logging
 import marshal
-import struct
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
-from typing import BinaryIO, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from gcs2s3.core.errors import Gcs2s3Error, NotFoundError
 from gcs2s3.run.documents import PARSE_ERRORS, EntryWriter, Found, decode_entries, iter_entries, put_file
+from gcs2s3.run.record_file import BUFFER, RecordFile
 from gcs2s3.stores.protocols import Target
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_LENGTH = struct.Struct(">I")
-_BUFFER = 1024 * 1024
 
 
 class EntryStore(Generic[T]):
@@ -38,19 +35,9 @@ class EntryStore(Generic[T]):
         """`stored`: (key, entry) pairs in key order, copied to the local file now."""
         self.entry = entry
         self._names = [f.name for f in fields(entry)]  # type: ignore[arg-type]
-        self._file: BinaryIO = tempfile.TemporaryFile(prefix="gcs2s3-entries-")  # noqa: SIM115
-        self.count = 0
-        pending: list[bytes] = []
-        size = 0
+        self._file = RecordFile("gcs2s3-entries-")
         for key, value in stored:
-            record = marshal.dumps((key, tuple(getattr(value, name) for name in self._names)))
-            pending.append(_LENGTH.pack(len(record)) + record)
-            size += len(record) + 4
-            self.count += 1
-            if size >= _BUFFER:
-                self._file.write(b"".join(pending))
-                pending, size = [], 0
-        self._file.write(b"".join(pending))
+            self._file.append(marshal.dumps((key, tuple(getattr(value, name) for name in self._names))))
         self.changes: dict[str, T] = {}
         self._cursor: Iterator[tuple[str, T]] = iter(())
         self._at: tuple[str, T] | None = None
@@ -59,21 +46,8 @@ class EntryStore(Generic[T]):
         self._rewind()
 
     def _read(self) -> Iterator[tuple[str, T]]:
-        position = 0
-        buffer = b""
-        start = 0
-        while True:
-            if len(buffer) - start < 4 or len(buffer) - start < 4 + _LENGTH.unpack_from(buffer, start)[0]:
-                self._file.seek(position)
-                more = self._file.read(_BUFFER)
-                if not more:
-                    return
-                position += len(more)
-                buffer, start = buffer[start:] + more, 0
-                continue
-            (length,) = _LENGTH.unpack_from(buffer, start)
-            key, values = marshal.loads(buffer[start + 4:start + 4 + length])
-            start += 4 + length
+        for record in self._file.records():
+            key, values = marshal.loads(record)
             yield key, self.entry(*values)
 
     def _rewind(self) -> None:
@@ -138,7 +112,7 @@ def load_entries(target: Target, bucket: str, key: str, format_version: int, ent
     the earlier one-object layout of that format is read whole, once."""
     try:
         try:
-            body = target.iter_body(bucket, key, _BUFFER)
+            body = target.iter_body(bucket, key, BUFFER)
             rows = iter_entries(body, format_version, what)
             return Found.READ, EntryStore(entry, ((name, entry(**values)) for name, values in rows))
         except ValueError:

@@ -8,7 +8,10 @@ order a run calls them:
 1. `claim` (while planning, pure): refuse names the stage's output would overwrite (raise a
    CollisionError) and name the keys in the primary target that belong to a source object (files a
    stage wrote for an earlier version); they are attached to its action and not counted as
-   target-only.
+   target-only. A stage whose claims relate only keys of a small group (thumbnails: an image and the
+   names of its derived files) also says, in `claim_scope(key)`, which groups a key belongs to: the
+   planner then asks `claim` once per group, holding one group at a time (core/plan.claim_scope);
+   without it, `claim` sees every key at once.
 2. `start` (after planning, before the first write; not on a dry run).
 3. Per delivered version, in the delivering worker: `spool_suffix` (ask for the version's bytes in a
    local file), `metadata` (extra user metadata on the objects written), `on_delivered` (after the

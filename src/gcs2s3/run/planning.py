@@ -62,10 +62,13 @@ def plan_streamed(
         listed.extend(streaming.listed(targets, [sorter.add for sorter in found]))
 
     pending = background.submit(take_listing) if background is not None else None
+    attached: list[ExternalSorter] = []
     try:
         mapped.extend(streaming.mapped(sources, [sorter.add for sorter in named]))
-        pending.result() if pending is not None else take_listing()
-        attached = []
+        if pending is not None:
+            pending.result()
+        else:
+            take_listing()
         for claimant, names, keys in zip(claimants, named, found, strict=True):
             grouped = merged_claims([iter(names), iter(keys)])  # stable: names before listed keys in a group
             attached.append(ExternalSorter(quarter).extend(streaming.claims(claimant, grouped)))
@@ -79,7 +82,7 @@ def plan_streamed(
     finally:
         if pending is not None:
             wait([pending])  # the listing thread is done with its sorters before they are dropped
-        for sorter in (mapped, listed, *named, *found):
+        for sorter in (mapped, listed, *named, *found, *attached):
             sorter.close()
     streaming.plan.actions = spool
     return streaming.plan, spool
@@ -103,6 +106,7 @@ def plan_run(
         log.info("confirming %d object(s) the listings and the state cache cannot settle (a HEAD each)",
                  spool.flagged)
         settled = ActionSpool()
+        settled.sorted_bytes = spool.sorted_bytes
         try:
             with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="gcs2s3-head") as pool:
                 def settle(action: Action) -> Action:

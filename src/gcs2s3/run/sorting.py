@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-RUN_BYTES = 64 * 1024 * 1024  # pairs held in memory at once (keys + records + ~120 bytes per pair)
+RUN_BYTES = 32 * 1024 * 1024  # pairs held in memory at once (keys + records + ~120 bytes per pair)
 _PAIR_OVERHEAD = 120  # a tuple of two bytes objects and its list slot, in CPython
 _HEADER = struct.Struct(">II")
 READ_BUFFER = 64 * 1024  # per run while merging: 10 M objects spill ~80 runs a side
