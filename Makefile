@@ -51,7 +51,7 @@ bench-scale: $(STAMP)
 	bash scripts/install_system_packages.sh --bench
 	$(BIN)/python bench/plan_scale.py
 	$(BIN)/python bench/plan_scale.py --flatten
-	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/scale.py --plan-only --delivered --plan-objects 20000
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .hypothesis
