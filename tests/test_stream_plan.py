@@ -217,6 +217,7 @@ def test_the_state_cache_is_rewritten_only_when_it_changes_and_any_stored_form_r
     put_document(target, "b", "old.json.gz", gzip.compress(json.dumps(legacy).encode()))
     old = StoredState(target, "b", "old.json.gz")
     assert list(old) == [(b"k", pack_entry(StateEntry("e", 1, "c", 2, None, "h")))] and old.complete
+    assert old.fingerprint is None  # the earlier layout is rewritten in this one, even unchanged
 
     corrupt = stored(target, b"not gzip at all")
     assert corrupt.fingerprint is None and "unreadable" in caplog.text  # never equal: it is rewritten

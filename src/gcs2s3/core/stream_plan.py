@@ -5,15 +5,16 @@ Three steps, each a stream:
 1. `mapped(sources)`: every source object in listing order; placeholders and refusals are counted
    here (as `build_plan` counts them), every deliverable name comes out as (destination key bytes,
    packed record) for sorting;
-2. the caller sorts both sides by key (run/sorting.py spills to disk beyond a memory bound; a side
-   already in destination order, such as GCS's name order with flattening off, needs no sort);
+2. the caller sorts both sides by key (run/sorting.py spills to disk beyond a memory bound). Even
+   with flattening off, where GCS's name order is the destination order, a run sorts: its listings
+   walk folders in parallel and arrive interleaved, not in name order;
 3. `join(sources, targets)`: the merge-join, yielding one Action per source object of this shard.
    Names mapped to one key are adjacent: a collision is a run of equal keys. Collisions are
    collected in `collisions` and their names yield no action; the caller must consume the whole
    stream and refuse the run (CollisionError) before acting on any action when there is one.
 
 The state cache joins as a third sorted stream: an unchanged (or unsure) object is settled from its
-entry at the same key, as `run.sync.make_plan` settles it from the cache's dict.
+entry at the same key, as the in-memory planning settled it from the cache's dict.
 
 The stages' claims (thumbnails) are found a group of keys at a time: `mapped` and `listed` hand each
 key, under every group of the claimant's `claim_scope`, to a sink the caller sorts by group;
@@ -107,8 +108,8 @@ class StreamingPlan:
              vouch: Vouch | None = None, attached: Iterable[Pair] = ()) -> Iterator[tuple[Action, bool]]:
         """Both sides sorted by key: the actions of this shard's objects, in key order. With `cache`
         (the state cache's entries, sorted by key) and `vouch` (what a HEAD would say of a listed object,
-        from its packed entry), an action that needs confirming is settled from the cache as
-        `run.sync.make_plan` settles it; one the cache cannot settle still needs a HEAD
+        from its packed entry), an action that needs confirming is settled from the cache when the
+        entry vouches for it; one the cache cannot settle still needs a HEAD
         (`plan.needs_confirming`); each action comes with whether it still needs one. `attached`: the
         claims' attachments sorted by key (`claims`)."""
         listed = iter(targets)
@@ -174,7 +175,7 @@ class StreamingPlan:
 
 
 def _settled(action: Action, vouched: DestObject | None) -> Action | None:
-    """The action settled by what the cache vouches for, when that settles it (as make_plan does)."""
+    """The action settled by what the cache vouches for, when that settles it."""
     if vouched is None:
         return None
     settled = resolve(action, vouched)
@@ -204,8 +205,9 @@ def _refused(error: ConfigError) -> dict[str, object]:
     raise error
 
 
-def merged_claims(streams: Sequence[Iterable[Pair]]) -> Iterator[Pair]:
-    """Several claimants' sorted attachment streams as one sorted stream (`join` unions equal keys)."""
+def merge_sorted(streams: Sequence[Iterable[Pair]]) -> Iterator[Pair]:
+    """Streams of pairs sorted by key as one, stable (of equal keys, the earlier stream's first): the
+    claimants' attachments for `join` (which unions equal keys), a claimant's names and listed keys."""
     return heapq.merge(*streams, key=lambda pair: pair[0]) if len(streams) != 1 else iter(streams[0])
 
 

@@ -21,7 +21,7 @@ from gcs2s3.core.keys import KeyRules
 from gcs2s3.core.models import Action, DestObject, Plan, SourceObject
 from gcs2s3.core.plan import Claimant, resolve
 from gcs2s3.core.shards import Shard
-from gcs2s3.core.stream_plan import Pair, StreamingPlan, Vouch, merged_claims
+from gcs2s3.core.stream_plan import Pair, StreamingPlan, Vouch, merge_sorted
 from gcs2s3.run.action_spool import ActionSpool
 from gcs2s3.run.hooks import StageBase
 from gcs2s3.run.sorting import RUN_BYTES, ExternalSorter
@@ -70,9 +70,9 @@ def plan_streamed(
         else:
             take_listing()
         for claimant, names, keys in zip(claimants, named, found, strict=True):
-            grouped = merged_claims([iter(names), iter(keys)])  # stable: names before listed keys in a group
+            grouped = merge_sorted([iter(names), iter(keys)])  # stable: names before listed keys in a group
             attached.append(ExternalSorter(quarter).extend(streaming.claims(claimant, grouped)))
-        for action, unsure in streaming.join(mapped, listed, cache, vouch, merged_claims(attached)):
+        for action, unsure in streaming.join(mapped, listed, cache, vouch, merge_sorted(attached)):
             spool.append(action, unsure)
         spool.sorted_bytes = sum(sorter.spilled for sorter in (mapped, listed, *named, *found, *attached))
         streaming.refuse()

@@ -143,6 +143,7 @@ class StoredState:
     def __init__(self, target: Target, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> None:
         self.where = f"s3://{bucket}/{key}"
         self.complete = False
+        self.legacy = False  # read in the earlier layout: rewritten even when its entries are unchanged
         self._hasher = hashlib.blake2b(digest_size=16)
         self._stream = self._read(target, bucket, key, chunk_size)
 
@@ -159,6 +160,7 @@ class StoredState:
                     raise
                 pairs = iter(sorted(_legacy_pairs(target, bucket, key)))
                 first = next(pairs, None)
+                self.legacy = True
             for pair in itertools.chain([first] if first is not None else [], pairs):
                 _fingerprint(self._hasher, *pair)
                 yield pair
@@ -176,7 +178,7 @@ class StoredState:
 
     @property
     def fingerprint(self) -> bytes | None:
-        return self._hasher.digest() if self.complete else None
+        return self._hasher.digest() if self.complete and not self.legacy else None
 
 
 def _legacy_pairs(target: Target, bucket: str, key: str) -> list[tuple[bytes, bytes]]:
