@@ -37,12 +37,13 @@ from pathlib import Path
 from gcs2s3.core.config import Settings
 from gcs2s3.core.headers import delivered_headers, digest
 from gcs2s3.core.models import DestObject, Headers, Kind, Plan, SourceObject
-from gcs2s3.core.plan import build_plan, needs_confirming, resolve
+from gcs2s3.core.plan import build_plan
 from gcs2s3.run.documents import EntryWriter
 from gcs2s3.run.sorting import external_sort
 from gcs2s3.run.state import STATE_FORMAT, StateCache, StateEntry, load_state, state_entry, write_state
 from gcs2s3.run.sync import make_plan, next_state
 from gcs2s3.stores.memory import MemoryTarget
+from gcs2s3.testing.in_memory_plan import settled_in_memory
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 HEADERS = Headers(content_type="image/jpeg", cache_control="max-age=3600")
@@ -128,15 +129,8 @@ def plan_before(config: Settings, source: SyntheticSource, target: SyntheticTarg
     """The in-memory planning a run did up to issue 17: both listings held, `build_plan`, the state
     cache read whole into a dict, each unsure action settled from it; then the next cache made as a
     dict and compared with the stored one (unchanged: not rewritten)."""
-    plan = build_plan(config.key_rules, source.list(""), target.list("dst", ""))
     state = load_state(target, "dst", "state.json.gz")
-    assert isinstance(plan.actions, list)
-    for index, action in enumerate(plan.actions):
-        if needs_confirming(action) and action.existing is not None:
-            vouched = state.vouch(action.existing)
-            settled = resolve(action, vouched) if vouched else None
-            if settled and settled.kind in (Kind.UNCHANGED, Kind.HEADERS):
-                plan.actions[index] = settled
+    plan = settled_in_memory(build_plan(config.key_rules, source.list(""), target.list("dst", "")), state)
     after = StateCache()
     for action in plan.actions:
         if action.kind is Kind.UNCHANGED and action.existing is not None:

@@ -21,7 +21,7 @@ from gcs2s3.core.hashes import crc32c_b64
 from gcs2s3.core.headers import delivered_headers, digest
 from gcs2s3.core.keys import KeyRules
 from gcs2s3.core.models import DestObject, Headers, Kind, Plan, SourceObject
-from gcs2s3.core.plan import Claimant, build_plan, needs_confirming, resolve
+from gcs2s3.core.plan import Claimant, build_plan
 from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.core.shards import Shard
 from gcs2s3.run import documents
@@ -32,6 +32,7 @@ from gcs2s3.run.state import StateCache, StateEntry, StoredState, pack_entry, vo
 from gcs2s3.stages.image_names import thumbnail_key, thumbnail_scope
 from gcs2s3.stages.thumbnails.thumbnailer import thumbnail_claims
 from gcs2s3.stores.memory import MemoryTarget
+from gcs2s3.testing.in_memory_plan import settled_in_memory
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5S = ["0" * 32, "1" * 32]
@@ -61,17 +62,6 @@ def plan_in_memory(rules: KeyRules, sources: list[SourceObject], targets: list[D
         return Plan(), {"collisions": exc.collisions}
     except ThumbnailCollisionError as exc:
         return Plan(), {"claims": exc.claims}
-
-
-def settled_in_memory(plan: Plan, cache: StateCache) -> Plan:
-    """make_plan's settling from the state cache (without the HEADs of what it cannot settle)."""
-    for index, action in enumerate(plan.actions):
-        if needs_confirming(action) and action.existing is not None:
-            vouched = cache.vouch(action.existing)
-            settled = resolve(action, vouched) if vouched else None
-            if settled and settled.kind in (Kind.UNCHANGED, Kind.HEADERS):
-                plan.actions[index] = settled
-    return plan
 
 
 def plan_streamed(rules: KeyRules, sources: list[SourceObject], targets: list[DestObject], shard: Shard | None,

@@ -55,7 +55,6 @@ class StreamingPlan:
         self.plan = Plan()
         self.collisions: dict[str, list[str]] = {}
         self.claim_errors: list[ConfigError] = []
-        self.actions = 0
         self._attached_mine = 0  # listed keys claimed by a stage that this shard would count as target-only
 
     def mapped(self, sources: Iterable[SourceObject], scoped: Sequence[Sink] = ()) -> Iterator[Pair]:
@@ -145,7 +144,6 @@ class StreamingPlan:
                 if entry is not None and entry[0] == key:
                     settled = _settled(action, vouch(action.existing, entry[1]))
                     action, unsure = (settled, False) if settled else (action, True)
-            self.actions += 1
             yield action, unsure
         while pending is not None:
             self.plan.target_only += self.mine(unpack_dest(pending[1]).key)

@@ -84,11 +84,9 @@ class EntryWriter:
         self.file: BinaryIO = tempfile.TemporaryFile(prefix="gcs2s3-doc-")  # noqa: SIM115
         self._gzip = gzip.GzipFile(fileobj=self.file, mode="wb", compresslevel=6, mtime=0)
         self._lines: list[str] = [_DUMPS({"format": format_version, "fields": names})]
-        self.count = 0
 
     def add(self, key: str, values: Iterable[Any]) -> None:
         self._lines.append(_DUMPS([key, *values]))
-        self.count += 1
         if len(self._lines) >= 4096:
             self._drain(more=True)
 

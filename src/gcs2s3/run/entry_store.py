@@ -77,6 +77,10 @@ class EntryStore(Generic[T]):
         change = self.changes.get(key)
         return [change] if change is not None else self.stored(key)
 
+    def of_version(self, key: str, crc32c: str) -> T | None:
+        """The entry of `key` for the source version of this CRC32C (entries carry a `crc32c` field)."""
+        return next((entry for entry in self.get(key) if entry.crc32c == crc32c), None)  # type: ignore[attr-defined]
+
     def put(self, key: str, entry: T) -> None:
         self.changes[key] = entry
 

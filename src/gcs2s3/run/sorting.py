@@ -34,7 +34,6 @@ class ExternalSorter:
     def __init__(self, run_bytes: int = RUN_BYTES, folder: str | None = None) -> None:
         self.run_bytes = run_bytes
         self.folder = folder
-        self.count = 0
         self.spilled = 0  # bytes written to the spill file
         self._run: list[tuple[bytes, bytes]] = []
         self._held = 0
@@ -43,7 +42,6 @@ class ExternalSorter:
 
     def add(self, key: bytes, record: bytes) -> None:
         self._run.append((key, record))
-        self.count += 1
         self._held += len(key) + len(record) + _PAIR_OVERHEAD
         if self._held >= self.run_bytes:
             if self._spill is None:

@@ -35,7 +35,6 @@ from gcs2s3.run.documents import (
     encode_entries,
     iter_entries,
     load_document,
-    put_document,
     put_file,
 )
 from gcs2s3.stores.protocols import Target
@@ -118,10 +117,6 @@ def stream_state(target: Target, bucket: str, key: str, chunk_size: int = 1024 *
     store without holding the document (for the streaming planner, core/stream_plan.py)."""
     for name, values in iter_entries(target.iter_body(bucket, key, chunk_size), STATE_FORMAT, "state"):
         yield name.encode("utf-8", "surrogatepass"), pack_entry(StateEntry(**values))
-
-
-def save_state(target: Target, bucket: str, key: str, cache: StateCache) -> None:
-    put_document(target, bucket, key, cache.to_bytes())
 
 
 _FIELDS = [f.name for f in fields(StateEntry)]

@@ -74,7 +74,7 @@ class ThumbnailRecord:
     def get(self, key: str, crc32c: str) -> ImageEntry | None:
         """The entry for this exact version of `key`, if any (walk keys in ascending order: one pass;
         a merged record may hold entries of several versions of a key)."""
-        return next((entry for entry in self.store.get(key) if entry.crc32c == crc32c), None)
+        return self.store.of_version(key, crc32c)
 
     def record(self, key: str, entry: ImageEntry) -> None:
         self.store.put(key, entry)

@@ -56,7 +56,7 @@ class Ledger:
 
     def get(self, key: str, crc32c: str) -> LedgerEntry | None:
         """The entry for this exact version of `key`, if any (walk keys in ascending order: one pass)."""
-        return next((entry for entry in self.store.get(key) if entry.crc32c == crc32c), None)
+        return self.store.of_version(key, crc32c)
 
     def record(self, key: str, entry: LedgerEntry) -> None:
         self.store.put(key, entry)
