@@ -1,11 +1,11 @@
 # gcs2s3: `make demo` and `make test` work on a fresh machine (Python >= 3.11 with venv).
 PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
-	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && echo $$p && break; done)
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && echo $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install system demo test test-fast lint bench bench-sync bench-thumbnails bench-wordpress bench-scale clean
+.PHONY: install system image demo test test-fast lint bench bench-sync bench-thumbnails bench-wordpress bench-scale clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "need Python >= 3.11 (python3.11 or newer on PATH)"; exit 2; }
@@ -26,7 +26,13 @@ demo: $(STAMP) system
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
-test: $(STAMP) lint system
+# The container image, built with Debian's podman from a base made with mmdebstrap (see the Dockerfile).
+image:
+	bash scripts/install_system_packages.sh --image
+	bash scripts/build_image.sh gcs2s3:latest
+
+test: $(STAMP) lint
+	bash scripts/install_system_packages.sh --image
 	$(BIN)/python -m pytest
 
 # The fast tier: pure logic, no server (under 30 s); `make test` runs everything.

@@ -83,10 +83,10 @@ def shards(config: Path, verb: str) -> tuple[float, int, list[int]]:
 
 
 def cluster(config: Path, verb: str) -> tuple[float, int, list[int]]:
-    """The same CLI with --workers 2: the client's peak RSS, then each worker's (which it logs)."""
+    """The same CLI with --dask-workers 2: the client's peak RSS, then each worker's (which it logs)."""
     with tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
-        process = subprocess.Popen(cli(config, verb, "--workers", "2"), stdout=subprocess.DEVNULL, stderr=err)
+        process = subprocess.Popen(cli(config, verb, "--dask-workers", "2"), stdout=subprocess.DEVNULL, stderr=err)
         watcher = watch_peak_rss(process)
         code = process.wait()
         watcher.join()

@@ -58,7 +58,7 @@ def content(world: World, bucket: str | None = None) -> dict[str, bytes]:
 
 def test_a_cluster_run_equals_the_single_process_run(world: World) -> None:
     fill(world)
-    result = cli("sync", "--config", str(world.ini(**INI)), "--dev-level", "Stage", "--json", "--workers", "2")
+    result = cli("sync", "--config", str(world.ini(**INI)), "--dev-level", "Stage", "--json", "--dask-workers", "2")
     assert result.code == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     other, single = one_process_copy(world)
@@ -68,7 +68,7 @@ def test_a_cluster_run_equals_the_single_process_run(world: World) -> None:
     for key in ("new", "changed", "unchanged", "delivered", "archived", "failed", "refused"):
         assert report["counts"][key] == single["counts"][key], key
     assert report["thumbnails"] == single["thumbnails"]
-    again = cli("sync", "--config", str(world.ini(**INI)), "--dev-level", "Stage", "--json", "--workers", "2")
+    again = cli("sync", "--config", str(world.ini(**INI)), "--dev-level", "Stage", "--json", "--dask-workers", "2")
     assert json.loads(again.stdout)["counts"]["unchanged"] == single["counts"]["new"]
 
 

@@ -141,9 +141,24 @@ def test_version_and_flags_in_help() -> None:
     result = cli("--version")
     assert result.code == 0 and result.stdout.startswith("gcs2s3 ") and result.stdout.split()[1][0].isdigit()
     text = cli("sync", "--help").stdout
-    for flag in ("--dry-run", "--deep-verify", "--json", "--debug"):
+    for flag in ("--dry-run", "--deep-verify", "--json", "--verbose", "--quiet", "--log-format", "--dask-workers"):
         line = next(line for line in text.splitlines() if flag in line)
         assert "<bool>" not in line and "BOOLEAN" not in line, line
+
+
+def test_the_table_only_on_a_terminal_quiet_and_text_logs(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    world.put("x.txt", b"x")
+    args = ("plan", "--config", str(world.ini()), "--dev-level", "Stage")
+    quiet = cli(*args, "-q")
+    assert quiet.code == 0 and quiet.stdout == ""
+    assert all(json.loads(line)["level"] in ("warning", "error") for line in quiet.stderr.splitlines()
+               if not line.startswith('{"_aws"'))
+    text = cli(*args, "--log-format", "text")
+    assert text.code == 0 and json.loads(text.stdout)["counts"]["new"] == 1
+    assert text.stderr and not any(line.startswith('{"time"') for line in text.stderr.splitlines())
+    monkeypatch.setattr("gcs2s3.cli.app.stdout_is_terminal", lambda: True)
+    table = cli(*args)
+    assert table.code == 0 and "would do" in table.stdout and "x.txt" in table.stdout and "OK" in table.stdout
 
 
 def test_settings_from_s3(world: World, hook: Hook) -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -30,7 +30,16 @@ from gcs2s3.core.report import RunReport, failed_report
 from gcs2s3.core.version import VERSION
 from gcs2s3.run.budget import release_large_buffers_to_the_os
 from gcs2s3.run.lease import Busy, Lease, lease_key
-from gcs2s3.run.logs import RUN_ID, ensure_std_streams, quiet_flush, say_error, setup_logging, stderr_is_terminal
+from gcs2s3.run.logs import (
+    RUN_ID,
+    LogFormat,
+    ensure_std_streams,
+    quiet_flush,
+    say_error,
+    setup_logging,
+    stderr_is_terminal,
+    stdout_is_terminal,
+)
 from gcs2s3.run.stopping import StopFlag, stop_on_signals
 from gcs2s3.run.stopping import stop as request_stop
 from gcs2s3.run.summary import skipped_report, sync_report, verify_report
@@ -55,7 +64,16 @@ LevelOpt = Annotated[
     str | None, typer.Option("--dev-level", help="Section to use: Stage or Prod (default: $DevLevel).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one line of JSON on stdout.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Verbose logs and tracebacks.")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", "--debug", help="Debug logs, and tracebacks for unexpected errors.")
+]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no report unless --json asks for it.")
+]
+LogFormatOpt = Annotated[
+    LogFormat, typer.Option("--log-format", envvar="GCS2S3_LOG_FORMAT", case_sensitive=False,
+                            help="Log lines as text or JSON (auto: JSON unless stderr is a terminal).")
+]
 DeepOpt = Annotated[bool, typer.Option("--deep-verify", help="Also re-read every written body and hash it.")]
 SchedulerOpt = Annotated[
     str | None,
@@ -63,13 +81,28 @@ SchedulerOpt = Annotated[
 ]
 ClusterOpt = Annotated[
     int | None,
-    typer.Option("--workers", min=1, help="Run the listing and the copying on a local Dask cluster of N processes."),
+    typer.Option("--dask-workers", min=1,
+                 help="Run the listing and the copying on a local Dask cluster of N processes."),
 ]
 ShardOpt = Annotated[
     str | None,
     typer.Option("--shard", envvar="GCS2S3_SHARD",
                  help="Do only shard i of N (i/N, from 0): N tasks with i = 0..N-1 together do one whole run."),
 ]
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a command prints and how: the report (a table on a terminal, else one JSON line; with
+    --json always the JSON line; with -q nothing but the JSON line --json asks for) and the logs."""
+
+    as_json: bool = False
+    verbose: bool = False
+    quiet: bool = False
+    log_format: LogFormat = LogFormat.AUTO
+
+    def setup(self, dev_level: str | None = None) -> None:
+        setup_logging(self.verbose, dev_level, self.log_format, self.quiet)
 
 
 def _show_version(value: bool) -> None:
@@ -86,10 +119,13 @@ def _options(
     """Keep an S3 bucket in step with a GCS bucket; archive every delivered version; verify it."""
 
 
-def _emit(report: RunReport, as_json: bool) -> None:
-    """The report on stdout (one JSON line with --json); a reader that went away loses it, not the run."""
+def _emit(report: RunReport, output: Output) -> None:
+    """The report on stdout: a table for a person at a terminal, one JSON line for anything else (a
+    pipe, a log driver) or with --json; a reader that went away loses it, not the run."""
+    if output.quiet and not output.as_json:
+        return
     with contextlib.suppress(OSError, ValueError):
-        if as_json:
+        if output.as_json or not stdout_is_terminal():
             sys.stdout.write(as_json_line(report) + "\n")
             sys.stdout.flush()
         else:
@@ -98,18 +134,18 @@ def _emit(report: RunReport, as_json: bool) -> None:
             render(report, Console())
 
 
-def _life(command: str, config: str, dev_level: str | None, debug: bool, body: Callable[[Settings], int],
+def _life(command: str, config: str, dev_level: str | None, output: Output, body: Callable[[Settings], int],
           shard: str | None = None) -> None:
     """Run a command around `body`: whatever ends it (exit 1 or 2, an unexpected exception, Ctrl-C)
     from the moment the settings are read notifies as configured, and every run that fails writes its
     metrics line (RunFailed = 1), also when the settings themselves cannot be read (DevLevel from the
     command line or the environment). `body` reports, notifies and measures a run that it finishes."""
-    setup_logging(debug)
+    output.setup()
     clock = time.monotonic()
     settings: Settings | None = None
     try:
         settings = with_shard(open_settings(config, dev_level), shard)
-        setup_logging(debug, settings.dev_level)
+        output.setup(settings.dev_level)
         raise typer.Exit(body(settings))
     except Gcs2s3Error as exc:
         code, error = exc.exit_code, f"error: {exc}"
@@ -118,8 +154,8 @@ def _life(command: str, config: str, dev_level: str | None, debug: bool, body: C
     except typer.Exit:
         raise
     except Exception as exc:  # a bug or an unmapped SDK error: still one line, no secret, exit 1
-        code, error = 1, f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for details)"
-    if debug:
+        code, error = 1, f"unexpected error: {type(exc).__name__}: {exc} (run with --verbose for details)"
+    if output.verbose:
         log.exception("gcs2s3 failed")
     say_error(error, code)
     level = settings.dev_level if settings else (dev_level or os.environ.get(DEV_LEVEL_ENV) or "unknown")
@@ -130,20 +166,20 @@ def _life(command: str, config: str, dev_level: str | None, debug: bool, body: C
     raise typer.Exit(code)
 
 
-def _finish(settings: Settings, target: S3Target, report: RunReport, started: datetime, as_json: bool) -> int:
+def _finish(settings: Settings, target: S3Target, report: RunReport, started: datetime, output: Output) -> int:
     """After a run: keep the report (report_prefix), print it, emit metrics, notify."""
     if settings.report_prefix:
         try:
             report = report.stored_at(store_report(settings, target, report, started))
         except Gcs2s3Error as exc:
             log.error("run report not kept under s3://%s/%s: %s", settings.archive_bucket, settings.report_prefix, exc)
-    _emit(report, as_json)
+    _emit(report, output)
     emit_metrics(report)
     notify(settings, report)
     return report.exit_code
 
 
-def _skipped(settings: Settings, busy: Busy, seconds: float, as_json: bool) -> int:
+def _skipped(settings: Settings, busy: Busy, seconds: float, output: Output) -> int:
     """Another run holds the targets: nothing written, nothing aborted; say who, since when; exit 0.
     A holder older than `max_run_s` is stuck (or the schedule too tight): that is notified."""
     held = busy.holder.held_for_s() if busy.holder else None
@@ -151,7 +187,7 @@ def _skipped(settings: Settings, busy: Busy, seconds: float, as_json: bool) -> i
                 busy.describe(), f"{busy.age_s:.0f}" if busy.age_s is not None else "?",
                 extra={"lease": asdict(busy.holder) if busy.holder else None})
     report = skipped_report(settings, busy, held, seconds)
-    _emit(report, as_json)
+    _emit(report, output)
     emit_metrics(report)
     stuck = None
     if settings.max_run_s and held is not None and held > settings.max_run_s:
@@ -163,7 +199,7 @@ def _skipped(settings: Settings, busy: Busy, seconds: float, as_json: bool) -> i
 
 @contextmanager
 def _engine(scheduler: str | None, workers: int | None, config: str, settings: Settings) -> Iterator[Engine | None]:
-    """The Dask engine when asked for (--dask-scheduler / --workers), else None (this process)."""
+    """The Dask engine when asked for (--dask-scheduler / --dask-workers), else None (this process)."""
     if not scheduler and not workers:
         yield None
         return
@@ -176,7 +212,7 @@ def _engine(scheduler: str | None, workers: int | None, config: str, settings: S
 
 
 def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_verify: bool,
-          as_json: bool, debug: bool, shard: str | None, scheduler: str | None = None,
+          output: Output, shard: str | None, scheduler: str | None = None,
           cluster_workers: int | None = None) -> None:
     def body(settings: Settings) -> int:
         source, target = open_stores(settings)
@@ -185,7 +221,7 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
             with _engine(scheduler, cluster_workers, config, settings) as engine:
                 result = run_sync(settings, source, target, stages=stages_for(settings), dry_run=True, engine=engine)
             report = sync_report(command, settings, result)
-            _emit(report, as_json)
+            _emit(report, output)
             return report.exit_code
         with stop_on_signals(StopFlag(), settings.stop_grace_s, settings.max_run_s) as stop:
             lease = Lease(target, settings.s3_bucket, lease_key(settings.s3_prefix, settings.shard_spec),
@@ -199,9 +235,9 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
                     target.probe(settings.s3_bucket, settings.s3_prefix)
                     raise
             if busy is not None:
-                return _skipped(settings, busy, time.monotonic() - clock, as_json)
+                return _skipped(settings, busy, time.monotonic() - clock, output)
             lease.start_renewing()
-            progress = ProgressReporter(interactive=stderr_is_terminal() and not as_json)
+            progress = ProgressReporter(interactive=stderr_is_terminal() and not output.as_json and not output.quiet)
             try:
                 with _engine(scheduler, cluster_workers, config, settings) as engine:
                     result = run_sync(settings, source, target, stages=stages_for(settings), deep_verify=deep_verify,
@@ -209,9 +245,9 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
             finally:
                 progress.close()
                 lease.release()
-        return _finish(settings, target, sync_report(command, settings, result), started, as_json)
+        return _finish(settings, target, sync_report(command, settings, result), started, output)
 
-    _life(command, config, dev_level, debug, body, shard)
+    _life(command, config, dev_level, output, body, shard)
 
 
 @app.command()
@@ -221,13 +257,16 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; write nothing.")] = False,
     deep_verify: DeepOpt = False,
     as_json: JsonOpt = False,
-    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    log_format: LogFormatOpt = LogFormat.AUTO,
     shard: ShardOpt = None,
     dask_scheduler: SchedulerOpt = None,
-    workers: ClusterOpt = None,
+    dask_workers: ClusterOpt = None,
 ) -> None:
     """Copy new and changed objects: archive first, then the primary target, each verified."""
-    _sync("sync", config, dev_level, dry_run, deep_verify, as_json, debug, shard, dask_scheduler, workers)
+    _sync("sync", config, dev_level, dry_run, deep_verify, Output(as_json, verbose, quiet, log_format), shard,
+          dask_scheduler, dask_workers)
 
 
 @app.command()
@@ -235,13 +274,16 @@ def plan(
     config: ConfigOpt = "primary.ini",
     dev_level: LevelOpt = None,
     as_json: JsonOpt = False,
-    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    log_format: LogFormatOpt = LogFormat.AUTO,
     shard: ShardOpt = None,
     dask_scheduler: SchedulerOpt = None,
-    workers: ClusterOpt = None,
+    dask_workers: ClusterOpt = None,
 ) -> None:
     """Show what sync would do; nothing is written."""
-    _sync("plan", config, dev_level, True, False, as_json, debug, shard, dask_scheduler, workers)
+    _sync("plan", config, dev_level, True, False, Output(as_json, verbose, quiet, log_format), shard,
+          dask_scheduler, dask_workers)
 
 
 @app.command()
@@ -250,23 +292,26 @@ def verify(
     dev_level: LevelOpt = None,
     deep_verify: DeepOpt = False,
     as_json: JsonOpt = False,
-    debug: DebugOpt = False,
+    verbose: VerboseOpt = False,
+    quiet: QuietOpt = False,
+    log_format: LogFormatOpt = LogFormat.AUTO,
 ) -> None:
     """Re-check every delivered object and archive entry against the current source."""
+    output = Output(as_json, verbose, quiet, log_format)
 
     def body(settings: Settings) -> int:
         source, target = open_stores(settings)
         started, clock = datetime.now(UTC), time.monotonic()
         result = run_verify(settings, source, target, deep=deep_verify, stages=stages_for(settings))
-        return _finish(settings, target, verify_report(settings, result, time.monotonic() - clock), started, as_json)
+        return _finish(settings, target, verify_report(settings, result, time.monotonic() - clock), started, output)
 
-    _life("verify", config, dev_level, debug, body)
+    _life("verify", config, dev_level, output, body)
 
 
 @app.command()
-def demo(debug: DebugOpt = False) -> None:
+def demo(verbose: VerboseOpt = False, log_format: LogFormatOpt = LogFormat.AUTO) -> None:
     """Start local emulators, upload sample data and run the whole job end to end."""
-    setup_logging(debug)
+    setup_logging(verbose, log_format=log_format)
     try:
         from gcs2s3.testing.demo import run_demo  # test tooling: only this command uses it
 

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TextIO
 
 from gcs2s3.core.version import RUN_ID
@@ -25,11 +26,27 @@ from gcs2s3.core.version import RUN_ID
 FIELDS = ("key", "reason", "progress", "exit_code", "lease")
 
 
-def stderr_is_terminal() -> bool:
+class LogFormat(StrEnum):
+    """How log lines look: JSON unless stderr is a terminal (auto), or as asked."""
+
+    AUTO = "auto"
+    JSON = "json"
+    TEXT = "text"
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
     try:
-        return sys.stderr is not None and sys.stderr.isatty()
+        return stream is not None and stream.isatty()
     except (OSError, ValueError):
         return False
+
+
+def stderr_is_terminal() -> bool:
+    return _is_terminal(sys.stderr)
+
+
+def stdout_is_terminal() -> bool:
+    return _is_terminal(sys.stdout)
 
 
 def ensure_std_streams() -> None:
@@ -92,25 +109,28 @@ class JsonFormatter(logging.Formatter):
 _json_lines = True
 
 
-def setup_logging(debug: bool = False, dev_level: str | None = None, json_lines: bool | None = None) -> None:
-    """Configure the root logger once per process; `json_lines` defaults to "stderr is not a terminal"."""
+def setup_logging(debug: bool = False, dev_level: str | None = None, log_format: LogFormat = LogFormat.AUTO,
+                  quiet: bool = False) -> None:
+    """Configure the root logger once per process: JSON lines unless stderr is a terminal (or as
+    `log_format` says); `debug` logs everything of gcs2s3's, `quiet` only warnings and errors."""
     global _json_lines
-    if json_lines is None:
-        json_lines = not stderr_is_terminal()
+    json_lines = log_format == LogFormat.JSON or (log_format == LogFormat.AUTO and not stderr_is_terminal())
     _json_lines = json_lines
     handler: logging.Handler
     if json_lines:
         handler = logging.StreamHandler(sys.stderr if sys.stderr is not None else open(os.devnull, "w"))  # noqa: SIM115
         handler.setFormatter(JsonFormatter(dev_level))
     else:
+        from rich.console import Console
         from rich.logging import RichHandler
 
-        handler = RichHandler(show_path=False, markup=False, rich_tracebacks=debug)
+        # on stderr, as the JSON lines: stdout carries only the report
+        handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False, rich_tracebacks=debug)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     logging.captureWarnings(True)  # a library's warning is a log line too, JSON off a terminal
     threading.excepthook = _log_thread_exception
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO)
     # The SDKs stay at WARNING even with --debug: their debug output carries request headers.
     for noisy in ("botocore", "boto3", "urllib3", "google", "s3transfer", "pyvips", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
