@@ -24,7 +24,7 @@ demo: $(STAMP) system
 	$(BIN)/gcs2s3 demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench deploy
 
 # The container image, built with Debian's podman from a base made with mmdebstrap (see the Dockerfile).
 image:

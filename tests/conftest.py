@@ -30,7 +30,7 @@ def emulators(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
         yield {**env, "s3_server": request.param}
 
 
-AWS_SERVICES = ("SNS", "SQS", "ECS", "SCHEDULER", "IAM", "EVENTS", "CLOUDWATCH")
+AWS_SERVICES = ("SNS", "SQS", "ECS", "SCHEDULER", "IAM", "EVENTS", "CLOUDWATCH", "SECRETS_MANAGER")
 
 
 @pytest.fixture(scope="module")

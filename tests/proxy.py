@@ -4,7 +4,7 @@ It sits between a client and an emulator (point STORAGE_EMULATOR_HOST or AWS_END
 over plain HTTP or, given a certificate and key, over TLS (the client must trust that certificate).
 It keeps the client's connections alive whatever the emulator does with its own, and counts them
 (`connections`: TCP connections the client opened). It records each request (`requests`: method and
-path; `headers`: its headers). Hooks, each called
+path; `headers`: its headers; `statuses`: the status it was answered with). Hooks, each called
 with the request's method and path:
 - `fault` may return an HTTP status to answer instead of forwarding;
 - `tamper_request(method, path, body)` / `tamper_response(method, path, body)` may return other bytes
@@ -39,6 +39,8 @@ class Proxy:
         self.upstream_port = parts.port or 80
         self.requests: list[tuple[str, str]] = []
         self.headers: list[dict[str, str]] = []  # the request headers of each of `requests`, names in lower case
+        # the status each of `requests` was answered with (None: no answer, the connection was dropped)
+        self.statuses: list[int | None] = []
         self.fault: Callable[[str, str], int | None] = lambda method, path: None
         self.tamper_request: Callable[[str, str, bytes], bytes | None] = lambda method, path, body: None
         self.tamper_response: Callable[[str, str, bytes], bytes | None] = lambda method, path, body: None
@@ -88,10 +90,13 @@ class Proxy:
             def _handle(self) -> None:
                 body = self._body()
                 with proxy.lock:
+                    index = len(proxy.requests)
                     proxy.requests.append((self.command, self.path))
                     proxy.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    proxy.statuses.append(None)
                 status = proxy.fault(self.command, self.path)
                 if status:
+                    proxy.statuses[index] = status
                     payload = S3_ERROR.get(status, b"injected") if self.command != "HEAD" else b""
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
@@ -116,6 +121,7 @@ class Proxy:
                     if self._held("response"):
                         return
                     cut = bool(payload) and proxy.drop_mid_body(self.command, self.path)
+                    proxy.statuses[index] = response.status
                     self.send_response(response.status)
                     for key, value in response.getheaders():
                         if key.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -160,3 +166,4 @@ class Proxy:
         with self.lock:
             self.requests.clear()
             self.headers.clear()
+            self.statuses.clear()

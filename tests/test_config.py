@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,9 @@ def test_no_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("thumbnail = true", "thumbnail: unknown key"),
+        ("thumbnail = true", "thumbnail: unknown key (did you mean thumbnails?)"),
+        ("notify_sns_topic = x", "notify_sns_topic: unknown key (did you mean notify_sns_topic_arn?)"),
+        ("colour = blue", "colour: unknown key (a typo? template_primary.ini lists every key)"),
         ("path = /exports/", "must not start with '/'"),
         ("s3_bucket = media-archive\narchive_prefix = ", "overlaps the primary target"),
         ("thumbnail_sizes = big:large", "not name:WIDTHxHEIGHT"),
@@ -144,3 +147,30 @@ def test_secret_from_environment_never_printed(tmp_path: Path, monkeypatch: pyte
     settings = load_settings(write(tmp_path), "Stage")
     assert settings.wordpress_app_password.get_secret_value() == "abcd efgh ijkl"
     assert "abcd" not in repr(settings) and "abcd" not in str(settings.model_dump())
+
+
+def test_the_template_comments_every_key_and_shares_what_both_levels_share() -> None:
+    """Every setting appears in template_primary.ini, set or as a commented default, with a comment
+    before it; the environment variables that stand in for secrets are named there too."""
+    import configparser
+
+    from gcs2s3.core.config import SECRET_ENV, Settings
+    from gcs2s3.stores.gcs import KEY_JSON_ENV
+
+    template = (Path(__file__).resolve().parent.parent / "template_primary.ini").read_text()
+    lines = template.splitlines()
+    for key in Settings.model_fields:
+        if key == "dev_level":
+            continue
+        found = [i for i, line in enumerate(lines) if re.match(rf"^;? ?{key} =", line)]
+        assert found, f"{key} is not in the template"
+        assert lines[found[0] - 1].startswith(";"), f"{key} has no comment before it"
+    for variable in (*SECRET_ENV.values(), KEY_JSON_ENV, "GCS2S3_SHARD", "DevLevel"):
+        assert variable in template, variable
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(template)
+    stage, prod = dict(parser.items("Stage")), dict(parser.items("Prod"))
+    own = {k for k in parser["Stage"] if k not in parser.defaults()} & {k for k in parser["Prod"]
+                                                                         if k not in parser.defaults()}
+    same = {k for k in own if stage[k] == prod[k]}
+    assert not same, f"the same in both levels: move to [DEFAULT]: {sorted(same)}"

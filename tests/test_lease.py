@@ -65,9 +65,12 @@ def test_a_second_run_skips_and_never_aborts_the_upload_in_progress(world: World
             assert report["skipped"] is True and report["exit_code"] == 0
             holder = report["lease"]
             assert holder["run_id"] and holder["run_id"] != report["run_id"] and holder["host"]
-            # It wrote nothing and aborted nothing: its only requests were on the lease.
-            assert requests and all("/.gcs2s3/lease" in path for _, path in requests), requests
-            assert [m for m, _ in requests] == ["PUT", "GET"]
+            # It wrote nothing and aborted nothing: besides the one-key listing that checks S3 can be
+            # reached, its only requests were on the lease.
+            reach, *leased = requests
+            assert reach[0] == "GET" and "list-type=2" in reach[1] and "max-keys=1&" in reach[1] + "&", requests
+            assert leased and all("/.gcs2s3/lease" in path for _, path in leased), requests
+            assert [m for m, _ in leased] == ["PUT", "GET"]
             assert open_uploads(world) == 1
         finally:
             s3.released.set()

@@ -7,6 +7,7 @@ import json
 import logging
 import socketserver
 import threading
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,49 @@ def test_template_documents_every_new_key() -> None:
     for key in ("notify_on", "report_prefix", "notify_sns_topic_arn", "notify_webhook_url", "lease_ttl_s", "max_run_s",
                 "stop_grace_s"):
         assert key in text, key
+
+
+def published(namespace: str, dev_level: str, metric: str) -> list[float]:
+    """The values CloudWatch (moto) holds of `metric` for DevLevel `dev_level`."""
+    answer = boto3.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[{"Id": "m", "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric,
+                       "Dimensions": [{"Name": "DevLevel", "Value": dev_level}]},
+            "Period": 60, "Stat": "Sum"}}],
+        StartTime=datetime.now(UTC) - timedelta(hours=1), EndTime=datetime.now(UTC) + timedelta(hours=1))
+    return list(answer["MetricDataResults"][0]["Values"])
+
+
+def test_every_kind_of_run_publishes_its_metrics_to_cloudwatch(world: World, aws: dict[str, str]) -> None:
+    """GCS2S3_METRICS=cloudwatch: a delivered, a failed (settings that cannot be read) and a skipped run
+    each put their metrics before the process ends; the EMF line stays in the log."""
+    from gcs2s3.run.lease import Lease, lease_key
+    from gcs2s3.stores.s3 import S3Target
+
+    env = {"GCS2S3_METRICS": "cloudwatch"}
+    world.put("a.txt", b"a")
+    delivered = cli("sync", "--config", str(world.ini()), "--dev-level", "Stage", "--json", env=env)
+    assert delivered.code == 0 and '"_aws"' in delivered.stderr
+    assert published("gcs2s3", "Stage", "ObjectsNew") == [1.0]
+    assert published("gcs2s3", "Stage", "RunFailed") == [0.0]
+    failed = cli("sync", "--config", str(world.tmp / "missing.ini"), "--dev-level", "Prod", env=env)
+    assert failed.code == 2
+    assert published("gcs2s3", "Prod", "RunFailed") == [1.0]
+    holder = Lease(S3Target("us-east-1"), world.s3_bucket, lease_key(""), ttl_s=60, run_id="other", version="0",
+                   on_lost=lambda: None)
+    assert holder.acquire() is None
+    try:
+        skipped = cli("sync", "--config", str(world.ini()), "--dev-level", "Stage", "--json", env=env)
+    finally:
+        holder.release()
+    assert skipped.code == 0 and json.loads(skipped.stdout)["skipped"] is True
+    assert sum(published("gcs2s3", "Stage", "Skipped")) == 1.0  # the delivered run's 0, the skipped run's 1
+
+
+def test_metrics_that_cannot_be_published_never_change_the_exit_code(world: World, aws: dict[str, str]) -> None:
+    world.put("a.txt", b"a")
+    env = {"GCS2S3_METRICS": "cloudwatch", "AWS_ENDPOINT_URL_CLOUDWATCH": "http://127.0.0.1:9"}  # nothing there
+    result = cli("sync", "--config", str(world.ini()), "--dev-level", "Stage", "--json", env=env)
+    assert result.code == 0
+    assert any("metrics not published to CloudWatch" in json.loads(line)["message"]
+               for line in result.stderr.splitlines() if '"message"' in line)

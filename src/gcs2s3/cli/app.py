@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ from gcs2s3.run.logs import (
     stderr_is_terminal,
     stdout_is_terminal,
 )
+from gcs2s3.run.reachability import check_reachable
 from gcs2s3.run.stopping import StopFlag, stop_on_signals
 from gcs2s3.run.stopping import stop as request_stop
 from gcs2s3.run.summary import skipped_report, sync_report, verify_report
@@ -160,7 +162,7 @@ def _life(command: str, config: str, dev_level: str | None, output: Output, body
     say_error(error, code)
     level = settings.dev_level if settings else (dev_level or os.environ.get(DEV_LEVEL_ENV) or "unknown")
     failed = failed_report(command, level, code, time.monotonic() - clock, error)
-    emit_metrics(failed)
+    emit_metrics(failed, settings.aws_region if settings else None)
     if settings is not None:
         notify(settings, failed)
     raise typer.Exit(code)
@@ -174,7 +176,7 @@ def _finish(settings: Settings, target: S3Target, report: RunReport, started: da
         except Gcs2s3Error as exc:
             log.error("run report not kept under s3://%s/%s: %s", settings.archive_bucket, settings.report_prefix, exc)
     _emit(report, output)
-    emit_metrics(report)
+    emit_metrics(report, settings.aws_region)
     notify(settings, report)
     return report.exit_code
 
@@ -188,7 +190,7 @@ def _skipped(settings: Settings, busy: Busy, seconds: float, output: Output) -> 
                 extra={"lease": asdict(busy.holder) if busy.holder else None})
     report = skipped_report(settings, busy, held, seconds)
     _emit(report, output)
-    emit_metrics(report)
+    emit_metrics(report, settings.aws_region)
     stuck = None
     if settings.max_run_s and held is not None and held > settings.max_run_s:
         stuck = (f"skipped: the lease has been held for {held:.0f} s by {busy.describe()}, longer than max_run_s "
@@ -217,6 +219,7 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
     def body(settings: Settings) -> int:
         source, target = open_stores(settings)
         started, clock = datetime.now(UTC), time.monotonic()
+        check_reachable(settings, source, target)
         if dry_run:
             with _engine(scheduler, cluster_workers, config, settings) as engine:
                 result = run_sync(settings, source, target, stages=stages_for(settings), dry_run=True, engine=engine)
@@ -302,6 +305,7 @@ def verify(
     def body(settings: Settings) -> int:
         source, target = open_stores(settings)
         started, clock = datetime.now(UTC), time.monotonic()
+        check_reachable(settings, source, target)
         result = run_verify(settings, source, target, deep=deep_verify, stages=stages_for(settings))
         return _finish(settings, target, verify_report(settings, result, time.monotonic() - clock), started, output)
 
@@ -330,5 +334,18 @@ def main() -> None:
     release_large_buffers_to_the_os()
     try:
         app()
+    except SystemExit as done:
+        quiet_flush()
+        if _lingering_threads():
+            # A run that stopped or failed early may leave a request in flight on a pool thread (a
+            # listing an SDK retries for minutes); the interpreter would wait for it at exit, daemon
+            # or not (concurrent.futures joins its workers). The report, metrics and notification
+            # are out: end the process now, with the run's code.
+            os._exit(0 if done.code is None else done.code if isinstance(done.code, int) else 1)
+        raise
     finally:
         quiet_flush()
+
+
+def _lingering_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]

@@ -1,4 +1,5 @@
-"""Run metrics for CloudWatch, as Embedded Metric Format (EMF) lines.
+"""Run metrics for CloudWatch: PutMetricData at the end of every run, and an Embedded Metric Format
+(EMF) line in the log.
 
 One JSON line per run, every run (a failed or skipped one too), namespace `gcs2s3`, dimension
 `DevLevel`: objects new / changed / with new headers / unchanged / failed, bytes copied, thumbnail
@@ -9,6 +10,11 @@ set (`tcp://127.0.0.1:25888`, the CloudWatch agent sidecar that `deploy/task-def
 sent there too: CloudWatch Logs makes metrics of EMF lines that the agent ships, into the log group
 the line names (`AWS_EMF_LOG_GROUP_NAME`, default `gcs2s3-metrics`), not of lines the plain awslogs
 driver ships.
+
+With `GCS2S3_METRICS=cloudwatch` (as `deploy/task-definition.json` sets it) every run, a failed or
+skipped one too, also publishes its metrics itself with PutMetricData, before the process exits:
+nothing depends on a sidecar outliving the task. A few quick tries; a failure is logged and never
+changes the run's exit code (the `not-running` alarm then says metrics stopped arriving).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ NAMESPACE = "gcs2s3"
 AGENT_ENV = "AWS_EMF_AGENT_ENDPOINT"
 LOG_GROUP_ENV = "AWS_EMF_LOG_GROUP_NAME"  # the variable the AWS EMF libraries read too
 LOG_STREAM_ENV = "AWS_EMF_LOG_STREAM_NAME"
+PUBLISH_ENV = "GCS2S3_METRICS"  # "cloudwatch": publish with PutMetricData too
 DEFAULT_LOG_GROUP = "gcs2s3-metrics"
 
 
@@ -85,14 +92,44 @@ def emf_line(report: RunReport, timestamp_ms: int | None = None) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-def emit_metrics(report: RunReport) -> None:
-    """Write the run's EMF line where CloudWatch can take it; never raises."""
+def emit_metrics(report: RunReport, region: str | None = None) -> None:
+    """Write the run's EMF line where CloudWatch can take it, and publish the metrics when
+    GCS2S3_METRICS=cloudwatch (in `region`: the settings' aws_region, else the AWS environment's);
+    never raises."""
     line = emf_line(report)
     if not stderr_is_terminal():
         write_stderr(line)
     endpoint = os.environ.get(AGENT_ENV)
     if endpoint:
         _to_agent(endpoint, line)
+    if os.environ.get(PUBLISH_ENV, "").strip().lower() == "cloudwatch":
+        put_metrics(report, region)
+
+
+def metric_data(report: RunReport) -> list[dict[str, Any]]:
+    """PutMetricData's MetricData for one run: every metric of the EMF line, by DevLevel."""
+    dimensions = [{"Name": "DevLevel", "Value": report.targets.dev_level}]
+    return [{"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": unit}
+            for name, (value, unit) in run_metrics(report).items()]
+
+
+def put_metrics(report: RunReport, region: str | None = None) -> bool:
+    """Publish the run's metrics to CloudWatch (namespace gcs2s3); True when CloudWatch took them."""
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    config = Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+    try:
+        client = botocore.session.get_session().create_client("cloudwatch", region_name=region, config=config)
+        client.put_metric_data(Namespace=NAMESPACE, MetricData=metric_data(report))
+    except (BotoCoreError, ClientError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        log.error("metrics not published to CloudWatch: %s (the task role needs cloudwatch:PutMetricData for "
+                  "the namespace %s)", first, NAMESPACE)
+        return False
+    return True
 
 
 def _to_agent(endpoint: str, line: str) -> None:

@@ -7,6 +7,7 @@ keys, bad booleans, a `path` with a leading slash, an archive target overlapping
 from __future__ import annotations
 
 import configparser
+import difflib
 import os
 import re
 from collections.abc import Callable
@@ -146,6 +147,11 @@ class Settings(BaseModel):
     # After SIGTERM (or max_run_s), how long in-flight work may take before the process exits at once;
     # keep it under the task's stopTimeout (30 s in deploy/task-definition.json).
     stop_grace_s: int = Field(default=25, ge=1, le=115)
+    # The network: seconds to connect to GCS or S3 (and for each to answer the run's first request), and
+    # how often that first request is tried again: a network that cannot reach either fails the run
+    # within about (1 + retries) x timeout, with what to check.
+    network_timeout_s: int = Field(default=5, ge=1, le=300)
+    network_retries: int = Field(default=2, ge=0, le=10)
 
     @property
     def flatten(self) -> bool:
@@ -304,11 +310,18 @@ def _format_validation(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown key (a typo?)"
+            message = f"unknown key ({_nearest_key(where)})"
         elif error["type"] == "missing":
             message = "missing; it has no default"
         parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts)
+
+
+def _nearest_key(key: str) -> str:
+    """"did you mean X?" for the valid key closest to a typo, or a pointer to the template."""
+    keys = [name for name in Settings.model_fields if name != "dev_level"]
+    close = difflib.get_close_matches(key.lower(), keys, n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else "a typo? template_primary.ini lists every key"
 
 
 def with_shard(settings: Settings, shard: str | None) -> Settings:

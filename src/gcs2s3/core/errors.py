@@ -10,6 +10,7 @@ alike (WordPressRefusedError), or stop before writing anything (ConfigError, exi
     Gcs2s3Error (exit 1)
     ├── ConfigError (exit 2) ── CollisionError, ThumbnailCollisionError
     ├── StoreError ── TransientError, NotFoundError, AccessDeniedError, PreconditionFailedError
+    │   ├── UnreachableError (a TransientError: the service could not be reached at all)
     │   └── WordPressError ── WordPressUnreachableError (also a TransientError), WordPressRefusedError
     ├── IntegrityError, VerificationError
     ├── StoppedError
@@ -47,6 +48,20 @@ class StoreError(Gcs2s3Error):
 
 class TransientError(StoreError):
     """Worth retrying: 5xx, throttling, connection reset, timeout (after the SDK's own retries)."""
+
+
+class UnreachableError(TransientError):
+    """GCS or S3 could not be reached at all: refused, a name that does not resolve, an untrusted TLS
+    certificate, no answer in time, a proxy's refusal. Retried like any transient error within a run;
+    before anything is written it is an environment problem: `as_config_error` makes it exit 2 with
+    what to check (`hint`)."""
+
+    def __init__(self, service: str, endpoint: str, why: str, hint: str) -> None:
+        super().__init__(f"cannot reach {service} at {endpoint}: {why}")
+        self.service, self.endpoint, self.why, self.hint = service, endpoint, why, hint
+
+    def advice(self) -> str:
+        return f"{self}. Check {self.hint}. Nothing was written"
 
 
 class NotFoundError(StoreError):
@@ -131,9 +146,12 @@ class NotSized(Gcs2s3Error):
 
 @contextmanager
 def as_config_error(what: str, setting: str) -> Iterator[None]:
-    """Re-raise not-found / access-denied inside the block as a ConfigError naming the setting to fix."""
+    """Re-raise not-found / access-denied inside the block as a ConfigError naming the setting to fix,
+    and a service that cannot be reached as one saying what to check."""
     try:
         yield
+    except UnreachableError as exc:
+        raise ConfigError(exc.advice()) from None
     except NotFoundError:
         raise ConfigError(f"{what} not found: check {setting} in the settings file") from None
     except AccessDeniedError as exc:

@@ -43,12 +43,14 @@ def plan_streamed(
     vouch: Vouch | None = None,
     run_bytes: int = RUN_BYTES,
     background: Executor | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
 ) -> tuple[Plan, ActionSpool]:
     """`build_plan`'s plan (settled from `cache` where it can be) with its actions in a spool, in key
     order; each is flagged when it still needs a HEAD. Raises what `build_plan` raises (a collision,
     a claimant's refusal) once everything is listed, before anything is decided. With `background`,
     the target listing is read and sorted on it while this thread reads the source listing. About
-    `run_bytes` of listing is held at once (half a side), plus a quarter per claimant and side."""
+    `run_bytes` of listing is held at once (half a side), plus a quarter per claimant and side.
+    `on_error` hears of a failure first, before the background listing is waited for (it can end it)."""
     claimants = [c for c in claimants if getattr(type(c), "claim", None) is not StageBase.claim]
     streaming = StreamingPlan(rules, shard, claimants)
     half, quarter = max(run_bytes // 2, 1), max(run_bytes // 4, 1)  # both listings are sorted at once
@@ -76,7 +78,9 @@ def plan_streamed(
             spool.append(action, unsure)
         spool.sorted_bytes = sum(sorter.spilled for sorter in (mapped, listed, *named, *found, *attached))
         streaming.refuse()
-    except BaseException:
+    except BaseException as exc:
+        if on_error is not None:
+            on_error(exc)
         spool.close()
         raise
     finally:
@@ -90,7 +94,7 @@ def plan_streamed(
 
 def plan_run(
     settings: Settings, sources: Iterable[SourceObject], targets: Iterable[DestObject], target: Target,
-    stages: Sequence[Claimant] = (),
+    stages: Sequence[Claimant] = (), on_error: Callable[[BaseException], None] | None = None,
 ) -> tuple[Plan, StoredState]:
     """Plan from both listings (the primary's read on a second thread) and the stored state cache
     (streamed from S3 as the join reaches its keys), then confirm what neither settles (an object's
@@ -98,7 +102,8 @@ def plan_run(
     stored = StoredState(target, settings.s3_bucket, state_key(settings.s3_prefix, settings.shard_spec))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcs2s3-list") as pool:
         plan, spool = plan_streamed(settings.key_rules, sources, targets, shard=settings.shard_spec,
-                                    claimants=stages, cache=stored, vouch=vouched_packed, background=pool)
+                                    claimants=stages, cache=stored, vouch=vouched_packed, background=pool,
+                                    on_error=on_error)
     stored.drain()
     log.info("planned %d object(s): %.0f MiB sorted on disk, %.0f MiB of plan spooled", len(spool),
              spool.sorted_bytes / 2**20, spool.written / 2**20)

@@ -22,7 +22,7 @@ from gcs2s3.core.models import TODO_KINDS, Action, DestObject, Kind, Outcome, Pl
 from gcs2s3.core.report import StageReport
 from gcs2s3.run.deliver import Deliverer
 from gcs2s3.run.hooks import RunContext, Stage
-from gcs2s3.run.listings import primary_listing, probe_archive, source_listing
+from gcs2s3.run.listings import ListingGroup, primary_listing, probe_archive, source_listing
 from gcs2s3.run.planning import plan_run
 from gcs2s3.run.state import StateEntry, StoredState, state_entry, state_key, write_state
 from gcs2s3.run.stopping import StopFlag
@@ -85,12 +85,15 @@ class LocalEngine:
 
 def make_plan(
     settings: Settings, source_store: Source, target: Target, engine: Engine | None = None,
-    stages: Sequence[Stage] = (),
+    stages: Sequence[Stage] = (), stop: StopFlag | None = None,
 ) -> tuple[Plan, StoredState]:
     """List both sides and plan (run/planning.plan_run): the plan's actions are on disk, in key order;
-    the stored state cache it was settled from is drained (its fingerprint spares an unchanged rewrite)."""
+    the stored state cache it was settled from is drained (its fingerprint spares an unchanged rewrite).
+    A stop, or a failure of either listing or of the planner, ends both listings at once."""
     sources, targets = (engine or LocalEngine()).listings(settings, source_store, target)
-    return plan_run(settings, sources, targets, target, stages)
+    with ListingGroup(stop) as group:
+        return plan_run(settings, group.read(sources, "list-source"), group.read(targets, "list-primary"), target,
+                        stages, on_error=group.abort)
 
 
 def next_state(plan: Plan, outcomes: list[Outcome]) -> Iterator[tuple[str, StateEntry]]:
@@ -132,7 +135,7 @@ def run_sync(
     stop = stop or StopFlag()
     engine = engine or LocalEngine()
     try:
-        plan, stored = make_plan(settings, source_store, target, engine, stages)
+        plan, stored = make_plan(settings, source_store, target, engine, stages, stop)
         result = SyncResult(plan=plan, dry_run=dry_run)
         run = RunContext(settings, target, plan, stop, dry_run)
         _log_plan(plan)

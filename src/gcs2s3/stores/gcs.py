@@ -32,15 +32,21 @@ from google.oauth2 import service_account
 from gcs2s3.core.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError, TransientError
 from gcs2s3.core.models import Headers, SourceObject
 from gcs2s3.stores.fanout import fanout_list
+from gcs2s3.stores.network import unreachable
 from gcs2s3.stores.translate import translating
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 READ_ATTEMPTS = 3  # a failed range read is tried again before the whole object is
-READ_TIMEOUT = (60, 60)  # seconds to connect, and between two reads of the body
+READ_TIMEOUT_S = 60  # seconds between two reads of an answer (the connect timeout is the caller's)
 _LIST_FIELDS = (
     "items(name,size,md5Hash,crc32c,generation,metageneration,timeCreated,contentType,cacheControl,"
     "contentDisposition,contentLanguage,contentEncoding,metadata),prefixes,nextPageToken"
 )
+
+
+def gcs_endpoint() -> str:
+    """Where GCS requests go: the emulator when STORAGE_EMULATOR_HOST is set, else Google's API host."""
+    return os.environ.get(EMULATOR_ENV) or "https://storage.googleapis.com"
 
 
 def _map_google(what: str, exc: Exception) -> Exception | None:
@@ -49,7 +55,12 @@ def _map_google(what: str, exc: Exception) -> Exception | None:
         return NotFoundError(f"GCS {what}: not found ({exc.message})", 404)
     if isinstance(exc, gexc.Forbidden | gexc.Unauthorized | auth_exc.RefreshError):
         return AccessDeniedError(f"GCS {what}: access denied ({_short(exc)})", 403)
-    if isinstance(exc, gexc.ServerError | gexc.TooManyRequests | requests.ConnectionError | requests.Timeout):
+    if isinstance(exc, requests.ConnectionError | requests.Timeout | auth_exc.TransportError | gexc.RetryError):
+        found = unreachable("GCS", gcs_endpoint(), exc)
+        if found is not None:
+            return found
+    if isinstance(exc, gexc.ServerError | gexc.TooManyRequests | requests.ConnectionError | requests.Timeout
+                  | requests.exceptions.ChunkedEncodingError):
         return TransientError(f"GCS {what}: {_short(exc)}", getattr(exc, "code", None))
     if isinstance(exc, gexc.GoogleAPICallError):
         return StoreError(f"GCS {what}: {_short(exc)}", exc.code)
@@ -129,8 +140,10 @@ def _source_object(blob: storage.Blob) -> SourceObject:
 class GcsSource:
     """The GCS bucket the data team drops files into."""
 
-    def __init__(self, bucket: str, key_file: Path | None = None, pool_size: int = 16) -> None:
+    def __init__(self, bucket: str, key_file: Path | None = None, pool_size: int = 16,
+                 connect_timeout_s: float = 5) -> None:
         credentials = _credentials(key_file)
+        self._timeout = (connect_timeout_s, READ_TIMEOUT_S)  # for every listing and read
         try:
             if os.environ.get(EMULATOR_ENV):
                 # The emulator accepts anything; the key file, if given, was still checked above.
@@ -147,10 +160,17 @@ class GcsSource:
         self._client._http.mount("http://", adapter)
         self.bucket = bucket
         self._bucket = self._client.bucket(bucket)
-        self._media = _MediaGets(self._client._http)
+        self._media = _MediaGets(self._client._http, self._timeout)
 
     def list(self, prefix: str) -> Iterator[SourceObject]:
         return fanout_list(self._list_level, prefix)
+
+    @_translated("listing")
+    def probe(self, prefix: str, timeout_s: float) -> None:
+        """One try at a one-object listing, answered within `timeout_s` (the reachability check retries
+        itself: the SDK's own retry would go on for two minutes); fails as every listing would."""
+        list(self._client.list_blobs(self.bucket, prefix=prefix or None, max_results=1, fields="items(name)",
+                                     timeout=(timeout_s, timeout_s), retry=None))
 
     @_translated("listing")
     def list_range(self, prefix: str, start: str, end: str | None) -> list[SourceObject]:
@@ -158,6 +178,7 @@ class GcsSource:
         pages = self._client.list_blobs(
             self.bucket, prefix=prefix or None, start_offset=(prefix + start) or None,
             end_offset=prefix + end if end is not None else None, fields=_LIST_FIELDS, page_size=1000,
+            timeout=self._timeout,
         )
         return [_source_object(blob) for blob in pages]
 
@@ -165,7 +186,7 @@ class GcsSource:
     def _list_level(self, prefix: str, delimited: bool) -> tuple[list[SourceObject], list[str]]:
         pages = self._client.list_blobs(
             self.bucket, prefix=prefix or None, delimiter="/" if delimited else None, fields=_LIST_FIELDS,
-            page_size=1000,
+            page_size=1000, timeout=self._timeout,
         )
         items = [_source_object(blob) for blob in pages]
         return items, sorted(pages.prefixes) if delimited else []
@@ -197,7 +218,7 @@ class GcsSource:
         try:
             response = self._media.get(url, headers)
         except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientError(f"GCS read of {obj.name!r}: {_short(exc)}") from None
+            raise unreachable("GCS", url, exc) or TransientError(f"GCS read of {obj.name!r}: {_short(exc)}") from None
         try:
             if response.status >= 400:
                 raise self._media.error(response)
@@ -207,7 +228,7 @@ class GcsSource:
                                  f"bytes {start}-{end - 1}")
             filled = _fill(response, buffer)
         except (http.client.HTTPException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientError(f"GCS read of {obj.name!r}: {_short(exc)}") from None
+            raise unreachable("GCS", url, exc) or TransientError(f"GCS read of {obj.name!r}: {_short(exc)}") from None
         finally:
             _done_with(response)
         if filled != len(buffer):
@@ -222,20 +243,21 @@ class _MediaGets:
     hooks) cost 0.55 ms of CPU per read; this 0.22-0.28 (1,000 small reads, measured). Where a proxy
     is configured for the URL the read goes through the session as before."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, timeout: tuple[float, float] = (5, READ_TIMEOUT_S)) -> None:
         self._session = session
+        self._timeout = timeout
         self._pools: dict[str, Any] = {}  # scheme://host:port -> urllib3 pool, or None: through requests
         self._lock = threading.Lock()
 
     def get(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
         pool = self._pool(url)
         if pool is None:
-            return self._session.get(url, headers=headers, stream=True, timeout=READ_TIMEOUT).raw
+            return self._session.get(url, headers=headers, stream=True, timeout=self._timeout).raw
         self._session.credentials.before_request(self._session._auth_request, "GET", url, headers)
         return pool.urlopen(
             "GET", url[url.index("/", url.index("//") + 2):], headers=headers, redirect=False,
             assert_same_host=False, preload_content=False, decode_content=False, retries=False,
-            timeout=urllib3.Timeout(connect=READ_TIMEOUT[0], read=READ_TIMEOUT[1]),
+            timeout=urllib3.Timeout(connect=self._timeout[0], read=self._timeout[1]),
         )
 
     def error(self, response: urllib3.BaseHTTPResponse) -> Exception:

@@ -51,6 +51,9 @@ class MemorySource:
     def list(self, prefix: str) -> Iterator[SourceObject]:
         return iter(self.list_range(prefix, "", None))
 
+    def probe(self, prefix: str, timeout_s: float) -> None:
+        """Always answers: a memory bucket is always there."""
+
     def list_range(self, prefix: str, start: str, end: str | None) -> list[SourceObject]:
         with self._lock:
             items = sorted(self._objects.items())
@@ -115,7 +118,7 @@ class MemoryTarget:
             items = sorted(self._bucket(bucket).items())
         return [DestObject(key, len(obj.body), obj.etag) for key, obj in items if _in_range(key, prefix, start, end)]
 
-    def probe(self, bucket: str, prefix: str) -> None:
+    def probe(self, bucket: str, prefix: str, timeout_s: float | None = None) -> None:
         with self._lock:
             self._bucket(bucket)
 

@@ -17,5 +17,6 @@ def open_settings(config: str | Path, dev_level: str | None = None) -> Settings:
 
 def open_stores(settings: Settings) -> tuple[GcsSource, S3Target]:
     """The GCS source and the S3 target, with HTTP pools sized for `workers` objects in flight."""
-    pool = settings.workers * 2 + 4
-    return GcsSource(settings.gcs_bucket, settings.gcs_key_file, pool), S3Target(settings.aws_region, pool)
+    pool, connect = settings.workers * 2 + 4, settings.network_timeout_s
+    return (GcsSource(settings.gcs_bucket, settings.gcs_key_file, pool, connect_timeout_s=connect),
+            S3Target(settings.aws_region, pool, connect_timeout_s=connect))

@@ -29,6 +29,11 @@ class Source(Protocol):
         """The objects under `prefix` whose name below it lies in [start, end) (end None: unbounded)."""
         ...
 
+    def probe(self, prefix: str, timeout_s: float) -> None:
+        """One try at listing one object under `prefix`, answered within `timeout_s`: raise NotFoundError /
+        AccessDeniedError when the bucket cannot be listed, UnreachableError when it cannot be reached."""
+        ...
+
     def read(self, obj: SourceObject, start: int, end: int, into: bytearray | None = None) -> bytearray:
         """Bytes [start, end) of exactly the listed generation of `obj`: in `into` when given (a reused
         buffer of exactly end - start bytes, returned), else in a new one."""
@@ -47,8 +52,9 @@ class Target(Protocol):
         """The objects under `prefix` whose key below it lies in [start, end) (end None: unbounded)."""
         ...
 
-    def probe(self, bucket: str, prefix: str) -> None:
-        """Raise NotFoundError / AccessDeniedError when the bucket cannot be listed."""
+    def probe(self, bucket: str, prefix: str, timeout_s: float | None = None) -> None:
+        """Raise NotFoundError / AccessDeniedError when the bucket cannot be listed (UnreachableError when
+        the store cannot be reached); with `timeout_s`, one try answered within that long."""
         ...
 
     def head(self, bucket: str, key: str) -> DestObject | None:

@@ -28,22 +28,23 @@ from gcs2s3.core.errors import (
     PreconditionFailedError,
     StoreError,
     TransientError,
+    UnreachableError,
 )
 from gcs2s3.core.models import DestObject, Fetched, Headers, WriteResult
 from gcs2s3.stores.fanout import fanout_list
+from gcs2s3.stores.network import unreachable
 from gcs2s3.stores.s3_direct import DirectCalls
 from gcs2s3.stores.translate import translating
 
+SETTINGS_READ_TIMEOUT_S = 8
 _NOT_FOUND = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchUpload"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "AllAccessDisabled"}
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 # The server received other bytes than the checksums we sent: corrupted in transit, worth a retry.
 _CORRUPTED = {"BadDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch"}
 _TRANSIENT = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "ThrottlingException"}
-_CONNECTION = (
-    bexc.EndpointConnectionError, bexc.ConnectionClosedError, bexc.ReadTimeoutError, bexc.ConnectTimeoutError,
-    bexc.ResponseStreamingError,
-)
+# Every failure on the way to the server and back: refused, DNS, TLS, proxy, timeouts, dropped bodies.
+_CONNECTION = (bexc.ConnectionError, bexc.HTTPClientError)
 
 
 def _map_botocore(what: str, exc: Exception) -> Exception | None:
@@ -55,10 +56,16 @@ def _map_botocore(what: str, exc: Exception) -> Exception | None:
             "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run with a task role"
         )
     if isinstance(exc, _CONNECTION):
-        return TransientError(f"S3 {what}: {exc}")
+        return unreachable("S3", _endpoint(), exc) or TransientError(f"S3 {what}: {exc}")
     if isinstance(exc, bexc.BotoCoreError):
         return StoreError(f"S3 {what}: {exc}")
     return None
+
+
+def _endpoint() -> str:
+    """Where S3 requests go, for an error that does not say (a proxy's refusal names only the proxy)."""
+    return (os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+            or "https://s3.<aws_region>.amazonaws.com")
 
 
 _translated = translating(_map_botocore)
@@ -122,7 +129,8 @@ def read_text_object(url: str) -> str:
         raise ConfigError(f"settings file {url} is not s3://BUCKET/KEY")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
-        body = S3Target(region, pool_size=1).read_small(bucket, key)
+        # the first request of a run: an unreachable S3 must fail it in seconds, not after minutes of retries
+        body = S3Target(region, pool_size=1, read_timeout_s=SETTINGS_READ_TIMEOUT_S, attempts=3).read_small(bucket, key)
         if body is None:
             raise NotFoundError(f"{url}: NoSuchKey", 404)
         return body.decode("utf-8")
@@ -131,6 +139,8 @@ def read_text_object(url: str) -> str:
     except AccessDeniedError as exc:
         raise ConfigError(f"settings file {url}: access denied ({exc}); the task role needs s3:GetObject on it") \
             from None
+    except UnreachableError as exc:
+        raise ConfigError(f"settings file {url} cannot be read: {exc.advice()}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"settings file {url} is not UTF-8 text") from None
     except StoreError as exc:
@@ -150,14 +160,17 @@ def _python_sigv4(signature_version: object = None, **_: object) -> str | None:
 class S3Target:
     """One boto3 client serving the primary and the archive bucket (thread-safe, pooled)."""
 
-    def __init__(self, region: str, pool_size: int = 16) -> None:
+    def __init__(self, region: str, pool_size: int = 16, connect_timeout_s: float = 5, read_timeout_s: float = 60,
+                 attempts: int | None = None) -> None:
         config = Config(
             region_name=region,
+            connect_timeout=connect_timeout_s,
+            read_timeout=read_timeout_s,
             # Standard mode: exponential backoff with jitter on 5xx, throttling and connection errors.
             # AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still override it, as everywhere in the AWS SDKs.
             retries={
                 "mode": os.environ.get("AWS_RETRY_MODE", "standard"),  # type: ignore[typeddict-item]
-                "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS", "6")),
+                "max_attempts": attempts or int(os.environ.get("AWS_MAX_ATTEMPTS", "6")),
             },
             max_pool_connections=pool_size,
             # We compute and send our own checksums; do not let botocore hash every body a second time.
@@ -172,6 +185,7 @@ class S3Target:
         # dateutil parsing of one per listed key was a large share of a no-change run's CPU.
         core = botocore.session.get_session()
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+        self._core, self._config = core, config
         self._client = core.create_client("s3", config=config)
         self._client.meta.events.register("choose-signer.s3", _python_sigv4)
         self._direct = DirectCalls(self._client)
@@ -210,9 +224,14 @@ class S3Target:
         return items
 
     @_translated("listing")
-    def probe(self, bucket: str, prefix: str) -> None:
-        """One cheap request that fails (not found / access denied) when the bucket cannot be listed."""
-        self._client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    def probe(self, bucket: str, prefix: str, timeout_s: float | None = None) -> None:
+        """One cheap request that fails (not found / access denied) when the bucket cannot be listed.
+        With `timeout_s`: one try, answered within that long (the reachability check retries itself)."""
+        client = self._client
+        if timeout_s is not None:
+            client = self._core.create_client("s3", config=self._config.merge(Config(
+                connect_timeout=timeout_s, read_timeout=timeout_s, retries={"total_max_attempts": 1})))
+        client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
 
     @_translated("head")
     def head(self, bucket: str, key: str) -> DestObject | None:

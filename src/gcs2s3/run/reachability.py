@@ -1,0 +1,70 @@
+"""Before a run writes anything: can GCS and S3 be reached at all?
+
+A task in a private subnet without a NAT gateway, a proxy that refuses, a CA bundle that does not trust
+the server: each would otherwise surface minutes later, deep inside the SDKs' retries, as an error
+naming an internal key. Both services are asked a one-item listing at once, each try bounded by
+`network_timeout_s`, tried `network_retries` more times when the cause may pass (refused, no answer;
+never a name that does not resolve, an untrusted certificate or a proxy's refusal, which a retry
+cannot mend). A server that answers, even with an error worth retrying (5xx, SlowDown), was reached:
+the listing's own retries deal with that. The first failure ends the check at once as a ConfigError
+(exit 2) that says which service, which host, and what to check; the other request is not waited for
+(its thread is a daemon).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from gcs2s3.core.config import Settings
+from gcs2s3.core.errors import TransientError, UnreachableError, as_config_error
+from gcs2s3.stores.protocols import Source, Target
+
+BACKOFF_S = (0.5, 1.0, 2.0)  # before the second, third and later tries
+_FINAL = ("the host name does not resolve", "its TLS certificate is not trusted", "the proxy refused the connection")
+
+
+def _tried(ask: Callable[[], None], retries: int) -> None:
+    for attempt in range(retries + 1):
+        try:
+            ask()
+            return
+        except UnreachableError as exc:
+            if attempt == retries or exc.why in _FINAL:
+                raise
+        except TransientError:  # it answered (busy, 5xx): reached; the listing's own retries take over
+            return
+        time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+
+
+def check_reachable(settings: Settings, source: Source, target: Target) -> None:
+    """Raise a ConfigError when GCS or S3 cannot be reached, or the source or primary bucket cannot
+    be listed (not found, access denied); return when both answered."""
+    timeout, retries = settings.network_timeout_s, settings.network_retries
+
+    def gcs() -> None:
+        with as_config_error(f"GCS bucket gs://{settings.gcs_bucket}", "gcs_bucket"):
+            _tried(lambda: source.probe(settings.path, timeout), retries)
+
+    def s3() -> None:
+        with as_config_error(f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"):
+            _tried(lambda: target.probe(settings.s3_bucket, settings.s3_prefix, timeout), retries)
+
+    answers: queue.Queue[BaseException | None] = queue.Queue()
+
+    def run(check: Callable[[], None]) -> None:
+        try:
+            check()
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            answers.put(exc)
+        else:
+            answers.put(None)
+
+    for name, check in (("gcs2s3-reach-gcs", gcs), ("gcs2s3-reach-s3", s3)):
+        threading.Thread(target=run, args=(check,), name=name, daemon=True).start()
+    for _ in range(2):
+        failure = answers.get()  # a Ctrl-C interrupts the wait
+        if failure is not None:
+            raise failure
