@@ -46,4 +46,7 @@ build=$(git describe --always --dirty 2>/dev/null || echo unknown)
 podman build --quiet --runtime "$runtime" --network host --pull=never \
     --build-arg BASE="$base" --build-arg BUILD="$build" --build-arg EXTRAS="${EXTRAS:-}" \
     "${mounts[@]}" --tag "$tag" . >&2
+# The build stage's image and a previous build of this tag are left untagged: remove them, so that
+# repeated builds (each test run makes one) do not fill the disk.
+podman image prune --force >/dev/null
 echo "$tag"
