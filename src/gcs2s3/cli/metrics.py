@@ -1,20 +1,17 @@
-"""Run metrics for CloudWatch: PutMetricData at the end of every run, and an Embedded Metric Format
-(EMF) line in the log.
+"""Run metrics for CloudWatch: published with PutMetricData at the end of every run, and written as
+an Embedded Metric Format (EMF) line in the log.
 
-One JSON line per run, every run (a failed or skipped one too), namespace `gcs2s3`, dimension
+Every run (a failed or skipped one too) has the same metrics, namespace `gcs2s3`, dimension
 `DevLevel`: objects new / changed / with new headers / unchanged / failed, bytes copied, thumbnail
 files made, posts made, verify failures, duration, whether the run failed and whether it was skipped
-(another run held the lease); the run id and gcs2s3's version ride along as properties. Written to
-stderr when it is not a terminal (the container's log stream), and, when `AWS_EMF_AGENT_ENDPOINT` is
-set (`tcp://127.0.0.1:25888`, the CloudWatch agent sidecar that `deploy/task-definition.json` runs),
-sent there too: CloudWatch Logs makes metrics of EMF lines that the agent ships, into the log group
-the line names (`AWS_EMF_LOG_GROUP_NAME`, default `gcs2s3-metrics`), not of lines the plain awslogs
-driver ships.
-
-With `GCS2S3_METRICS=cloudwatch` (as `deploy/task-definition.json` sets it) every run, a failed or
-skipped one too, also publishes its metrics itself with PutMetricData, before the process exits:
-nothing depends on a sidecar outliving the task. A few quick tries; a failure is logged and never
-changes the run's exit code (the `not-running` alarm then says metrics stopped arriving).
+(another run held the lease). With `GCS2S3_METRICS=cloudwatch` (as `deploy/task-definition.json` sets
+it) the run publishes them itself with PutMetricData before the process exits, so nothing depends on
+a sidecar outliving the task: a few quick tries, and a failure is logged and never changes the run's
+exit code (the `not-running` alarm then says metrics stopped arriving). The EMF line (the run id and
+gcs2s3's version ride along as properties) goes to stderr when that is not a terminal, and, when
+`AWS_EMF_AGENT_ENDPOINT` is set (a CloudWatch agent, `tcp://127.0.0.1:25888`), to the agent too,
+which makes metrics of it in the log group the line names (`AWS_EMF_LOG_GROUP_NAME`, default
+`gcs2s3-metrics`).
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from gcs2s3.cli.notify import first_line
 from gcs2s3.core.report import RunReport, SyncCounts, VerifyCounts
 from gcs2s3.run.logs import stderr_is_terminal, write_stderr
 
@@ -113,8 +111,8 @@ def metric_data(report: RunReport) -> list[dict[str, Any]]:
             for name, (value, unit) in run_metrics(report).items()]
 
 
-def put_metrics(report: RunReport, region: str | None = None) -> bool:
-    """Publish the run's metrics to CloudWatch (namespace gcs2s3); True when CloudWatch took them."""
+def put_metrics(report: RunReport, region: str | None = None) -> None:
+    """Publish the run's metrics to CloudWatch (namespace gcs2s3); a failure is logged."""
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -125,11 +123,8 @@ def put_metrics(report: RunReport, region: str | None = None) -> bool:
         client = botocore.session.get_session().create_client("cloudwatch", region_name=region, config=config)
         client.put_metric_data(Namespace=NAMESPACE, MetricData=metric_data(report))
     except (BotoCoreError, ClientError) as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         log.error("metrics not published to CloudWatch: %s (the task role needs cloudwatch:PutMetricData for "
-                  "the namespace %s)", first, NAMESPACE)
-        return False
-    return True
+                  "the namespace %s)", first_line(exc), NAMESPACE)
 
 
 def _to_agent(endpoint: str, line: str) -> None:

@@ -77,7 +77,7 @@ def _to_sns(settings: Settings, subject: str, text: str) -> None:
         log.info("notified SNS topic %s", topic)
     except (BotoCoreError, ClientError) as exc:
         log.error("notification to SNS topic %s not sent: %s (the task role needs sns:Publish on it)", topic,
-                  _first_line(exc))
+                  first_line(exc))
 
 
 def _to_webhook(url: str, payload: dict[str, Any]) -> None:
@@ -92,5 +92,6 @@ def _to_webhook(url: str, payload: dict[str, Any]) -> None:
         log.error("notification to webhook %s not sent: %s", shown, why)
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """An exception's message as one short line (an SDK's may run over many)."""
     return str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
