@@ -56,9 +56,10 @@ class UnreachableError(TransientError):
     before anything is written it is an environment problem: `as_config_error` makes it exit 2 with
     what to check (`hint`)."""
 
-    def __init__(self, service: str, endpoint: str, why: str, hint: str) -> None:
+    def __init__(self, service: str, endpoint: str, why: str, hint: str, lasting: bool = False) -> None:
         super().__init__(f"cannot reach {service} at {endpoint}: {why}")
         self.service, self.endpoint, self.why, self.hint = service, endpoint, why, hint
+        self.lasting = lasting  # a retry cannot mend it (a name, a certificate, a proxy's policy)
 
     def advice(self) -> str:
         return f"{self}. Check {self.hint}. Nothing was written"

@@ -23,7 +23,6 @@ from gcs2s3.core.errors import TransientError, UnreachableError, as_config_error
 from gcs2s3.stores.protocols import Source, Target
 
 BACKOFF_S = (0.5, 1.0, 2.0)  # before the second, third and later tries
-_FINAL = ("the host name does not resolve", "its TLS certificate is not trusted", "the proxy refused the connection")
 
 
 def _tried(ask: Callable[[], None], retries: int) -> None:
@@ -32,7 +31,7 @@ def _tried(ask: Callable[[], None], retries: int) -> None:
             ask()
             return
         except UnreachableError as exc:
-            if attempt == retries or exc.why in _FINAL:
+            if attempt == retries or exc.lasting:
                 raise
         except TransientError:  # it answered (busy, 5xx): reached; the listing's own retries take over
             return

@@ -25,6 +25,17 @@ ROUTE = {
            "the security group allows outbound 443",
 }
 
+# The causes, as the error line says them.
+UNTRUSTED = "its TLS certificate is not trusted"
+PROXY_REFUSED = "the proxy refused the connection"
+NO_SUCH_HOST = "the host name does not resolve"
+REFUSED = "connection refused"
+HANDSHAKE = "the TLS handshake failed"
+NO_ANSWER = "no answer in time"
+FAILED = "the connection failed"
+# what a retry cannot mend: a name, a certificate, a proxy's policy
+LASTING = frozenset({UNTRUSTED, PROXY_REFUSED, NO_SUCH_HOST})
+
 _DNS_WORDS = ("name or service not known", "nodename nor servname", "temporary failure in name resolution",
               "failed to resolve", "no address associated", "getaddrinfo failed", "name resolution")
 _TIMEOUT_WORDS = ("timed out", "timeout")
@@ -55,34 +66,34 @@ def _cause(exc: BaseException) -> str | None:
     names = " ".join(type(e).__name__.lower() for e in chain)
     text = " ".join(str(e).lower() for e in chain)
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain) or "certificate verify failed" in text:
-        return "its TLS certificate is not trusted"
+        return UNTRUSTED
     if "proxy" in names or any(word in text for word in _PROXY_WORDS):
-        return "the proxy refused the connection"
+        return PROXY_REFUSED
     if any(isinstance(e, socket.gaierror) for e in chain) or "nameresolution" in names or \
             any(word in text for word in _DNS_WORDS):
-        return "the host name does not resolve"
+        return NO_SUCH_HOST
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text:
-        return "connection refused"
+        return REFUSED
     if any(isinstance(e, ssl.SSLError) for e in chain) or "sslerror" in names:
-        return "the TLS handshake failed"
+        return HANDSHAKE
     if any(isinstance(e, TimeoutError | socket.timeout) for e in chain) or "timeout" in names or \
             any(word in text for word in _TIMEOUT_WORDS):
-        return "no answer in time"
+        return NO_ANSWER
     if any(isinstance(e, ConnectionError) for e in chain) or "connectionerror" in names or \
             "endpointconnectionerror" in names:
-        return "the connection failed"
+        return FAILED
     return None
 
 
 def hint(service: str, why: str) -> str:
     """What the operator should check, for `service` ("S3" or "GCS") and the cause."""
     endpoint = S3_ENDPOINT_VARIABLES if service == "S3" else GCS_ENDPOINT_VARIABLES
-    if why == "its TLS certificate is not trusted":
+    if why == UNTRUSTED:
         return (f"the CA bundle: set {CA_VARIABLES[service]} (or SSL_CERT_FILE) to a bundle that trusts the "
                 f"server's certificate (a TLS-inspecting proxy's CA), or {endpoint}")
-    if why == "the proxy refused the connection":
+    if why == PROXY_REFUSED:
         return "the proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) and that the proxy allows this host"
-    if why == "the host name does not resolve":
+    if why == NO_SUCH_HOST:
         return f"{endpoint}, and DNS in the task's network (the VPC's DNS resolution)"
     return f"{ROUTE[service]}, a proxy (HTTPS_PROXY), and {endpoint}"
 
@@ -111,4 +122,5 @@ def unreachable(service: str, default_endpoint: str, exc: BaseException) -> Unre
     why = _cause(exc)
     if why is None:
         return None
-    return UnreachableError(service, origin(_url_in(exc) or default_endpoint), why, hint(service, why))
+    return UnreachableError(service, origin(_url_in(exc) or default_endpoint), why, hint(service, why),
+                            lasting=why in LASTING)
