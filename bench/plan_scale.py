@@ -1,6 +1,6 @@
 """Planning at scale from synthetic listings: memory and time per listed object, no server.
 
-    python bench/plan_scale.py [--objects 1000000 10000000] [--flatten] [--paths before core run]
+    python bench/plan_scale.py [--objects 1000000 10000000] [--flatten] [--paths memory core run]
 
 Each size and path runs in a fresh child process: a synthetic source and primary target that generate
 their listings on the fly (every object present on both sides, unchanged, as after a first sync;
@@ -9,10 +9,10 @@ parallel listing gives them), and the state cache a first sync wrote, streamed f
 once per size by the parent, line by line). The child measures from its RSS once the stores are ready
 to its high-water mark (VmHWM): what planning adds per listed object, not what the synthetic stores
 hold (they hold nothing per object). Paths:
-- before: the in-memory planning of gcs2s3 up to issue 17 (both listings as Python records,
+- memory: the in-memory reference planner the tests compare the run's with (both listings as Python records,
   `build_plan`'s merge-join, the state cache read into a dict and settling each object);
 - core: `build_plan` alone over the two listings (no state cache): that planning's core;
-- run: what a sync does now: `run.sync.make_plan` (both listings sorted by key on disk beyond a
+- run: what a sync does: `run.sync.plan_with_state` (both listings sorted by key on disk beyond a
   bound, the cache streamed and joined, the actions spooled to disk), then the next state cache
   computed from the plan in key order and compared with the stored one (unchanged: not rewritten).
 Prints a table: path, objects, seconds, µs per object, peak RSS added, bytes per object, and for the
@@ -35,14 +35,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gcs2s3.core.config import Settings
+from gcs2s3.core.errors import NotFoundError
 from gcs2s3.core.headers import delivered_headers, digest
-from gcs2s3.core.models import DestObject, Headers, Kind, Plan, SourceObject
+from gcs2s3.core.models import DestObject, Fetched, Headers, Kind, Plan, SourceObject
 from gcs2s3.core.plan import build_plan
 from gcs2s3.run.documents import EntryWriter
 from gcs2s3.run.sorting import external_sort
 from gcs2s3.run.state import STATE_FORMAT, StateCache, StateEntry, load_state, state_entry, write_state
-from gcs2s3.run.sync import make_plan, next_state
+from gcs2s3.run.sync import next_state, plan_with_state
 from gcs2s3.stores.memory import MemoryTarget
+from gcs2s3.stores.protocols import Stores
 from gcs2s3.testing.in_memory_plan import settled_in_memory
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -76,20 +78,26 @@ class SyntheticTarget(MemoryTarget):
     """The primary listing generated from the same objects; the state cache read from a file."""
 
     def __init__(self, count: int, flatten: bool, state_file: Path) -> None:
-        super().__init__()
+        super().__init__("dst")
         self.count = count
         self.flatten = flatten
         self.state_file = state_file
 
-    def list(self, bucket: str, prefix: str) -> Iterator[DestObject]:
+    def list(self, prefix: str) -> Iterator[DestObject]:
         for source in objects(self.count):
             key = source.name.replace("/", "_") if self.flatten else source.name
             yield DestObject(key, source.size, source.md5 or "")
 
-    def read_small(self, bucket: str, key: str) -> bytes | None:
-        return self.state_file.read_bytes() if key.endswith("state.json.gz") else None
+    def get(self, key: str) -> Fetched:
+        if not key.endswith("state.json.gz"):
+            raise NotFoundError(f"synthetic: NoSuchKey {key}", 404)
+        return Fetched(self.state_file.read_bytes(), "etag", 0.0)
 
-    def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
+    def open(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        self.get(key)
+        return self._chunks(chunk_size)
+
+    def _chunks(self, chunk_size: int) -> Iterator[bytes]:
         with self.state_file.open("rb") as file:
             while chunk := file.read(chunk_size):
                 yield chunk
@@ -125,12 +133,12 @@ def objects_from(number: int) -> Iterator[SourceObject]:
                        1_700_000_000_000 + number, CREATED, HEADERS)
 
 
-def plan_before(config: Settings, source: SyntheticSource, target: SyntheticTarget) -> Plan:
-    """The in-memory planning a run did up to issue 17: both listings held, `build_plan`, the state
+def plan_in_memory(config: Settings, source: SyntheticSource, target: SyntheticTarget) -> Plan:
+    """The in-memory reference planning: both listings held, `build_plan`, the state
     cache read whole into a dict, each unsure action settled from it; then the next cache made as a
     dict and compared with the stored one (unchanged: not rewritten)."""
-    state = load_state(target, "dst", "state.json.gz")
-    plan = settled_in_memory(build_plan(config.key_rules, source.list(""), target.list("dst", "")), state)
+    state = load_state(target, "state.json.gz")
+    plan = settled_in_memory(build_plan(config.key_rules, source.list(""), target.list("")), state)
     after = StateCache()
     for action in plan.actions:
         if action.kind is Kind.UNCHANGED and action.existing is not None:
@@ -158,15 +166,15 @@ def child(count: int, flatten: bool, path: str, state_file: Path) -> dict[str, f
     before = _status("VmRSS")
     started = time.perf_counter()
     disk = 0
-    if path == "before":
-        plan = plan_before(config, source, target)
+    if path == "memory":
+        plan = plan_in_memory(config, source, target)
         kinds = Counter(a.kind.value for a in plan.actions if a.existing and a.existing.metadata)  # settled
     elif path == "core":
-        plan = build_plan(config.key_rules, source.list(""), target.list("dst", ""))
+        plan = build_plan(config.key_rules, source.list(""), target.list(""))
         kinds = Counter(a.kind.value for a in plan.actions)
     else:
-        plan, stored = make_plan(config, source, target)  # type: ignore[arg-type]
-        written = write_state(target, "dst", "state.json.gz", lambda: next_state(plan, []), stored)
+        plan, stored = plan_with_state(config, Stores(source, target, target))  # type: ignore[arg-type]
+        written = write_state(target, "state.json.gz", lambda: next_state(plan, []), stored)
         assert not written, "the state cache of an unchanged run is not rewritten"
         kinds = Counter({kind.value: plan.count(kind) for kind in Kind if plan.count(kind)})
         disk = plan.actions.sorted_bytes + plan.actions.written  # type: ignore[union-attr]
@@ -179,10 +187,10 @@ def child(count: int, flatten: bool, path: str, state_file: Path) -> dict[str, f
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--paths", nargs="+", default=["before", "core", "run"], choices=["before", "core", "run"])
+    parser.add_argument("--paths", nargs="+", default=["memory", "core", "run"], choices=["memory", "core", "run"])
     parser.add_argument("--flatten", action="store_true", help="WordPress flattening on (keys reordered)")
     parser.add_argument("--in-memory-up-to", type=int, default=2_000_000,
-                        help="run the before and core paths only up to this many objects (~2 KB each in memory)")
+                        help="run the memory and core paths only up to this many objects (~2 KB each in memory)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -103,10 +103,10 @@ def list_only(config: str) -> int:
     from gcs2s3.stores.opening import open_settings, open_stores
 
     settings = open_settings(config, "Stage")
-    source, target = open_stores(settings)
+    stores = open_stores(settings)
     with ThreadPoolExecutor(2) as pool:
         counts = pool.map(lambda listing: sum(1 for _ in listing),
-                          [source_listing(settings, source), primary_listing(settings, target)])
+                          [source_listing(settings, stores.source), primary_listing(settings, stores.primary)])
         print(list(counts), file=sys.stderr)
     return 0
 

@@ -30,15 +30,15 @@ from pathlib import Path
 
 import pyvips
 
-from gcs2s3.core.config import WORDPRESS_SIZES, parse_thumbnail_sizes
 from gcs2s3.stages.image_names import thumbnail_key
 from gcs2s3.stages.thumbnails.render import render
+from gcs2s3.stages.thumbnails.sizes import configured_sizes
 from gcs2s3.stages.thumbnails.thumbnailer import _start_worker
 from gcs2s3.testing.wordpress_peer import running_wordpress
 
 RESULTS = Path(__file__).parent / "results"
 WALLPAPERS = Path("/usr/share/wallpapers")
-SIZES = parse_thumbnail_sizes(WORDPRESS_SIZES)
+SIZES = configured_sizes("")  # WordPress's defaults
 LIMIT = 100_000_000
 
 

@@ -30,8 +30,7 @@ from gcs2s3.core.config import load_settings
 from gcs2s3.run.sync import run_sync
 from gcs2s3.stages.thumbnails.render import render
 from gcs2s3.stages.wordpress import WordPressStage
-from gcs2s3.stores.gcs import GcsSource
-from gcs2s3.stores.s3 import S3Target
+from gcs2s3.stores.opening import open_stores
 from gcs2s3.testing.emulators import running_emulators
 from gcs2s3.testing.wordpress_peer import running_wordpress
 
@@ -77,7 +76,7 @@ def main() -> int:
             config.write_text(INI.format(bucket=bucket, url=wp.url, user=wp.user, workers=workers), encoding="utf-8")
             settings = load_settings(config, "Stage")
             stage = WordPressStage(settings)
-            result = run_sync(settings, GcsSource(bucket), S3Target(settings.aws_region), stages=[stage])
+            result = run_sync(settings, open_stores(settings), stages=[stage])
             posted = [p for p in stage.posts if p.ok]
             assert len(posted) == len(paths) and result.exit_code == 0, [p.error for p in stage.posts]
             rows.append((workers, len(posted), stage.seconds,

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from gcs2s3.cli.app import app
 from gcs2s3.testing.emulators import S3_SERVERS, running_emulators, start_moto
 
+pytest.register_assert_rewrite("gcs2s3.testing.contract")
 _counter = itertools.count()
 
 

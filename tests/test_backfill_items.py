@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcs2s3.core.config import parse_thumbnail_sizes
 from gcs2s3.core.errors import TransientError
 from gcs2s3.core.models import Action, DestObject, Kind, SourceObject
 from gcs2s3.stages.thumbnails.backfill import BackfillItem
@@ -22,10 +21,10 @@ from gcs2s3.stages.thumbnails.record import (
     load_record,
     save_record,
 )
-from gcs2s3.stages.thumbnails.sizes import SizeSpec
+from gcs2s3.stages.thumbnails.sizes import SizeSpec, parse_sizes
 from gcs2s3.stores.memory import MemoryTarget
 
-SIZES = parse_thumbnail_sizes("thumbnail:150x150:crop, medium:300x300")
+SIZES = parse_sizes("thumbnail:150x150:crop, medium:300x300")
 CRC = "AAAAAA=="
 
 
@@ -106,33 +105,31 @@ def test_after_back_fill_an_image_has_exactly_the_expected_files(present: list[s
 
 
 class FailingReads(MemoryTarget):
-    def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
+    def open(self, key: str, chunk_size: int) -> Iterator[bytes]:
         raise TransientError("injected: read timed out")
 
 
 def test_the_record_round_trips_and_one_that_cannot_be_read_is_neither_trusted_nor_overwritten() -> None:
-    target = MemoryTarget()
-    target.create_bucket("b")
-    missing = load_record(target, "b", "r.json.gz")
+    target = MemoryTarget("b").create_bucket()
+    missing = load_record(target, "r.json.gz")
     assert list(missing.items()) == [] and missing.read  # missing: empty, usable
     kept = record(a_jpg=entry(**{"150x150": "e1"}), b_jpg=ImageEntry(CRC, problem="not sized"))
-    save_record(target, "b", "r.json.gz", kept)
-    again = load_record(target, "b", "r.json.gz")
+    save_record(target, "r.json.gz", kept)
+    again = load_record(target, "r.json.gz")
     assert list(again.items()) == list(kept.items()) and again.read
     assert again.get("a.jpg", CRC) == dict(kept.items())["a.jpg"] and again.get("a.jpg", "other==") is None
     again.record("0.jpg", entry())  # changes merge with what was read, in key order
     again.record("b.jpg", entry())
     assert [(k, e.problem) for k, e in again.items()] == [("0.jpg", None), ("a.jpg", None), ("b.jpg", None)]
-    assert not load_record(FailingReads(), "b", "r.json.gz").read
+    assert not load_record(FailingReads("b").create_bucket(), "r.json.gz").read
 
 
 def test_verify_reads_every_shards_record_and_finds_the_entry_of_the_current_version() -> None:
-    target = MemoryTarget()
-    target.create_bucket("b")
+    target = MemoryTarget("b").create_bucket()
     old, new = ImageEntry("old=====", "image/jpeg", 10, 10), ImageEntry(CRC, "image/png", 20, 20)
-    save_record(target, "b", "m/.gcs2s3/thumbnails.0-of-2.json.gz", record(a_jpg=old, b_jpg=new))
-    save_record(target, "b", "m/.gcs2s3/thumbnails.json.gz", record(a_jpg=new))  # an earlier, unsharded layout
-    save_record(target, "b", "m/.gcs2s3/state.json.gz", record(c_jpg=new))  # not a thumbnail record
-    merged = load_all_records(target, "b", "m/")
+    save_record(target, "m/.gcs2s3/thumbnails.0-of-2.json.gz", record(a_jpg=old, b_jpg=new))
+    save_record(target, "m/.gcs2s3/thumbnails.json.gz", record(a_jpg=new))  # an earlier, unsharded layout
+    save_record(target, "m/.gcs2s3/state.json.gz", record(c_jpg=new))  # not a thumbnail record
+    merged = load_all_records(target, "m/")
     assert merged.get("a.jpg", CRC) == new and merged.get("a.jpg", "old=====") == old
     assert merged.get("b.jpg", CRC) == new and merged.get("c.jpg", CRC) is None and merged.read

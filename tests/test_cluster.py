@@ -15,8 +15,7 @@ from gcs2s3.cluster import DaskEngine, SettingsRef, dask_client, name_ranges
 from gcs2s3.core.config import load_settings
 from gcs2s3.run.sync import run_sync
 from gcs2s3.stages import stages_for
-from gcs2s3.stores.gcs import GcsSource
-from gcs2s3.stores.s3 import S3Target
+from gcs2s3.stores.opening import open_stores
 
 pytest.importorskip("distributed")
 
@@ -86,8 +85,8 @@ def test_a_worker_killed_mid_run_costs_only_a_retry(world: World) -> None:
                 killed.append(pids[0])
 
         engine = DaskEngine(client, ref, ranges=8, chunk=4)
-        result = run_sync(settings, GcsSource(settings.gcs_bucket), S3Target(settings.aws_region),
-                          stages=stages_for(settings), engine=engine, on_outcome=kill_one)
+        result = run_sync(settings, open_stores(settings), stages=stages_for(settings), engine=engine,
+                          on_outcome=kill_one)
     assert killed and result.exit_code == 0, [o.error for o in result.failed]
     other, single = one_process_copy(world)
     assert content(world) == content(other)

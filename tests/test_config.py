@@ -6,9 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import cli
 
-from gcs2s3.core.config import load_settings, parse_thumbnail_sizes
+from gcs2s3.core.config import load_settings
 from gcs2s3.core.errors import ConfigError
+from gcs2s3.stages import stages_for
+from gcs2s3.stages.thumbnails.sizes import configured_sizes, parse_sizes
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {
@@ -59,7 +62,7 @@ def test_template_has_the_design_keys_and_loads_for_both_levels() -> None:
         settings = load_settings(ROOT / "template_primary.ini", level)
         assert settings.dev_level == level and settings.flatten
         assert settings.gcs_key_file == ROOT / "key/service-account.json"
-    assert len(parse_thumbnail_sizes(parser["Stage"]["thumbnail_sizes"])) == 6
+    assert len(parse_sizes(parser["Stage"]["thumbnail_sizes"])) == 6
 
 
 def test_level_from_environment_and_case_insensitive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,11 +91,8 @@ def test_no_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("colour = blue", "colour: unknown key (a typo? template_primary.ini lists every key)"),
         ("path = /exports/", "must not start with '/'"),
         ("s3_bucket = media-archive\narchive_prefix = ", "overlaps the primary target"),
-        ("thumbnail_sizes = big:large", "not name:WIDTHxHEIGHT"),
         ("gcs_bucket = Not_A_Bucket!", "not a valid bucket name"),
         ("workers = 0", "workers"),
-        ("thumbnail_sizes = a:100x100, a:200x0", "the name 'a' is given twice"),
-        ("thumbnail_sizes = huge:0x0", "unbounded on both sides"),
         ("thumbnail_max_pixels = 0", "thumbnail_max_pixels"),
     ],
 )
@@ -100,14 +100,28 @@ def test_bad_settings(tmp_path: Path, extra: str, expected: str) -> None:
     assert expected in error(write(tmp_path, extra))
 
 
+@pytest.mark.parametrize(("sizes", "expected"), [
+    ("big:large", "not name:WIDTHxHEIGHT"),
+    ("a:100x100, a:200x0", "the name 'a' is given twice"),
+    ("huge:0x0", "unbounded on both sides"),
+])
+def test_bad_thumbnail_sizes_are_refused_by_their_stage_even_when_it_is_off(tmp_path: Path, sizes: str,
+                                                                             expected: str) -> None:
+    settings = load_settings(write(tmp_path, f"thumbnail_sizes = {sizes}"), "Stage")
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        stages_for(settings)
+    assert expected in cli("plan", "--config", str(write(tmp_path, f"thumbnail_sizes = {sizes}")),
+                           "--dev-level", "Stage").stderr
+
+
 def test_thumbnail_sizes_default_to_wordpress_and_workers_to_cores(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, "thumbnails = true\nthumbnail_sizes ="), "Stage")
-    assert [(s.name, s.width, s.height, s.crop) for s in settings.sizes] == [
+    assert [(s.name, s.width, s.height, s.crop) for s in configured_sizes(settings.thumbnail_sizes)] == [
         ("thumbnail", 150, 150, True), ("medium", 300, 300, False), ("medium_large", 768, 0, False),
         ("large", 1024, 1024, False), ("1536x1536", 1536, 1536, False), ("2048x2048", 2048, 2048, False)]
     assert settings.thumbnail_processes >= 1 and settings.thumbnail_max_pixels == 100_000_000
     own = load_settings(write(tmp_path, "thumbnail_sizes = square:64x64:crop\nthumbnail_workers = 3"), "Stage")
-    assert [s.name for s in own.sizes] == ["square"] and own.thumbnail_processes == 3
+    assert [s.name for s in configured_sizes(own.thumbnail_sizes)] == ["square"] and own.thumbnail_processes == 3
 
 
 def test_wordpress_password_only_over_https_and_never_printed(

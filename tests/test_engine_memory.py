@@ -15,11 +15,11 @@ import pytest
 from gcs2s3.core.config import Settings
 from gcs2s3.core.errors import StoreError, TransientError
 from gcs2s3.core.hashes import md5_hex_to_b64
-from gcs2s3.core.models import Headers
+from gcs2s3.core.models import Headers, PutOptions
 from gcs2s3.run.hooks import Stage
 from gcs2s3.run.sync import SyncResult, run_sync
 from gcs2s3.stores.memory import MemorySource, MemoryTarget
-from gcs2s3.stores.protocols import MultipartTarget, Target
+from gcs2s3.stores.protocols import MultipartTarget, Stores, Target
 
 BIG = bytes(range(256)) * (11 * 4096)  # 11 MiB: three 5 MiB parts
 BODIES = {"r/q1.csv": b"north,1\n", "img/a.png": b"\x89PNG fake", "big.bin": BIG}
@@ -35,51 +35,67 @@ def settings(**more: Any) -> Settings:
     })
 
 
-def sync(source: MemorySource, target: Any, *, stages: Sequence[Stage] = (), **more: Any) -> SyncResult:
-    return run_sync(settings(**more), source, target, stages=stages)
+def sync(source: MemorySource, primary: Any, archive: Any = None, *, stages: Sequence[Stage] = (),
+         **more: Any) -> SyncResult:
+    return run_sync(settings(**more), Stores(source, primary, archive or primary.at("arc-b")), stages=stages)
 
 
 def stores() -> tuple[MemorySource, MemoryTarget]:
-    source, target = MemorySource("src-b"), MemoryTarget()
-    for bucket in ("dst-b", "arc-b"):
-        target.create_bucket(bucket)
+    """The source, and the primary target (whose store also holds the archive bucket, `arc-b`)."""
+    source, primary = MemorySource("src-b"), MemoryTarget("dst-b").create_bucket()
+    primary.at("arc-b").create_bucket()
     for name, body in BODIES.items():
         source.put(name, body, Headers(cache_control="max-age=60") if name.endswith(".csv") else None)
-    return source, target
+    return source, primary
 
 
 def contents(target: MemoryTarget, bucket: str, prefix: str = "") -> dict[str, bytes]:
-    return {t.key: target.read_small(bucket, t.key) for t in target.list(bucket, prefix)  # type: ignore[misc]
-            if ".gcs2s3/" not in t.key}
+    bound = target.at(bucket)
+    return {t.key: bound.get(t.key).body for t in bound.list(prefix) if ".gcs2s3/" not in t.key}
 
 
 class Killed(BaseException):
     """What a SIGKILL is to the run: nothing after it happens (not an error the engine handles)."""
 
 
-class Faulty:
-    """A memory target that fails (or "dies") at the n-th call of one operation (`nth` 0: every call);
-    it shares the base's buckets and uploads, so the next run sees what this one left."""
+class Faults:
+    """Counts the calls of one operation across the targets it wraps; fails (or "dies") at the n-th
+    (`nth` 0: every call)."""
 
-    def __init__(self, base: MemoryTarget, op: str, nth: int, fault: BaseException) -> None:
-        self._base, self._op, self._nth, self._fault = base, op, nth, fault
-        self._calls = 0
-        self._lock = threading.Lock()
+    def __init__(self, op: str, nth: int, fault: BaseException) -> None:
+        self.op, self.nth, self.fault = op, nth, fault
+        self.calls = 0
+        self.lock = threading.Lock()
+
+
+class Faulty:
+    """A memory target whose `faults.op` fails as `faults` says; it shares the base's buckets and
+    uploads, so the next run sees what this one left."""
+
+    def __init__(self, base: MemoryTarget, faults: Faults) -> None:
+        self._base, self._faults = base, faults
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._base, name)
-        if name != self._op:
+        if name != self._faults.op:
             return attribute
 
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                self._calls += 1
-                fail = self._nth in (0, self._calls)
+            faults = self._faults
+            with faults.lock:
+                faults.calls += 1
+                fail = faults.nth in (0, faults.calls)
             if fail:
-                raise self._fault
+                raise faults.fault
             return attribute(*args, **kwargs)
 
         return wrapped
+
+
+def faulty(base: MemoryTarget, op: str, nth: int, fault: BaseException) -> tuple[Faulty, Faulty]:
+    """The primary and archive targets of `base`'s store, failing together as `Faults` says."""
+    faults = Faults(op, nth, fault)
+    return Faulty(base, faults), Faulty(base.at("arc-b"), faults)
 
 
 def test_a_whole_sync_on_memory_stores() -> None:
@@ -88,15 +104,15 @@ def test_a_whole_sync_on_memory_stores() -> None:
     assert result.exit_code == 0 and len(result.outcomes) == 3
     assert contents(target, "dst-b") == BODIES
     assert sorted(contents(target, "arc-b").values()) == sorted(BODIES.values())
-    assert target.headers_of("dst-b", "r/q1.csv").cache_control == "max-age=60"
-    assert target.headers_of("dst-b", "r/q1.csv").content_type == "text/csv"  # guessed
+    assert target.headers_of("r/q1.csv").cache_control == "max-age=60"
+    assert target.headers_of("r/q1.csv").content_type == "text/csv"  # guessed
     again = sync(source, target)
     assert again.exit_code == 0 and again.outcomes == []
 
 
 def test_the_archive_is_written_before_the_primary() -> None:
     source, base = stores()
-    result = sync(source, Faulty(base, "copy", 0, TransientError("copy refused")))
+    result = sync(source, *faulty(base, "copy", 0, TransientError("copy refused")))
     assert result.exit_code == 1 and len(result.failed) == 3
     assert contents(base, "dst-b") == {}  # no primary object without its archive entry
     assert sorted(contents(base, "arc-b").values()) == sorted(BODIES.values())
@@ -106,7 +122,7 @@ def test_the_archive_is_written_before_the_primary() -> None:
 def test_a_run_killed_at_any_write_is_repaired_by_the_next(op: str, nth: int) -> None:
     source, base = stores()
     with pytest.raises(Killed):
-        sync(source, Faulty(base, op, nth, Killed()), workers=1)
+        sync(source, *faulty(base, op, nth, Killed()), workers=1)
     for key, body in contents(base, "dst-b").items():
         assert body == BODIES[key], "the primary holds only whole versions"
     again = sync(source, base)
@@ -114,26 +130,26 @@ def test_a_run_killed_at_any_write_is_repaired_by_the_next(op: str, nth: int) ->
     assert contents(base, "dst-b") == BODIES
     archived = Counter(contents(base, "arc-b").values())
     assert archived == Counter(BODIES.values()), "exactly one archive entry per version"
-    assert base.open_uploads("dst-b", "") == [] and base.open_uploads("arc-b", "") == []
+    assert base.open_uploads("") == [] and base.at("arc-b").open_uploads("") == []
 
 
 def test_a_failed_part_aborts_its_upload_and_a_transient_one_is_retried_whole() -> None:
     source, base = stores()
-    result = sync(source, Faulty(base, "upload_part", 2, StoreError("part refused")))
+    result = sync(source, *faulty(base, "upload_part", 2, StoreError("part refused")))
     assert result.exit_code == 1 and [o.action.dest_key for o in result.failed] == ["big.bin"]
-    assert base.open_uploads("arc-b", "") == [] and "big.bin" not in contents(base, "dst-b")
+    assert base.at("arc-b").open_uploads("") == [] and "big.bin" not in contents(base, "dst-b")
     assert not [k for k in contents(base, "arc-b") if "big" in k]
     source, base = stores()
-    result = sync(source, Faulty(base, "upload_part", 2, TransientError("part lost")))
-    assert result.exit_code == 0 and contents(base, "dst-b") == BODIES and base.open_uploads("arc-b", "") == []
+    result = sync(source, *faulty(base, "upload_part", 2, TransientError("part lost")))
+    assert result.exit_code == 0 and contents(base, "dst-b") == BODIES and base.at("arc-b").open_uploads("") == []
 
 
 class PlainTarget:
     """A Target without the multipart capability (only the Target protocol's methods of a memory target)."""
 
     def __init__(self, base: MemoryTarget) -> None:
-        for name in ("list", "list_range", "probe", "head", "put", "copy", "delete", "read_small", "fetch",
-                     "iter_body"):
+        self.bucket, self._server = base.bucket, base._server
+        for name in ("list", "probe", "head", "get", "open", "put", "copy", "delete"):
             setattr(self, name, getattr(base, name))
 
 
@@ -141,7 +157,7 @@ def test_a_target_without_multipart_takes_small_objects_and_refuses_big_ones_by_
     source, base = stores()
     plain = PlainTarget(base)
     assert isinstance(plain, Target) and not isinstance(plain, MultipartTarget)
-    result = sync(source, plain)
+    result = sync(source, plain, PlainTarget(base.at("arc-b")))
     assert [o.action.dest_key for o in result.failed] == ["big.bin"]
     assert "needs a target that takes multipart uploads" in (result.failed[0].error or "")
     assert {k: v for k, v in contents(base, "dst-b").items()} == {k: v for k, v in BODIES.items() if k != "big.bin"}
@@ -157,17 +173,17 @@ class Recording:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._base, name)
 
-    def put(self, bucket: str, key: str, body: bytes, **kwargs: Any) -> Any:
-        self.content_md5[key] = kwargs["md5_b64"]
-        return self._base.put(bucket, key, body, **kwargs)
+    def put(self, key: str, body: bytes, options: PutOptions) -> Any:
+        self.content_md5[key] = options.md5_b64
+        return self._base.put(key, body, options)
 
 
 def test_a_single_put_carries_the_listings_md5_and_a_composite_object_its_crc32c_alone() -> None:
     """No MD5 is computed on the data path: S3 checks the bytes against the listing's MD5."""
     source, base = stores()
     source.put("composite.bin", b"made of parts", composite=True)
-    recording = Recording(base)
-    assert sync(source, recording).exit_code == 0
+    recording = Recording(base.at("arc-b"))
+    assert sync(source, base, recording).exit_code == 0
     listed = {o.name: o for o in source.list("")}
     archived = {k.split(".")[0].split("/")[-1]: v for k, v in recording.content_md5.items() if k.startswith("archive/")}
     assert archived["q1"] == md5_hex_to_b64(listed["r/q1.csv"].md5)  # type: ignore[arg-type]

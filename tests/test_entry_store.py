@@ -36,18 +36,17 @@ def test_lookups_in_any_order_and_changes_behave_as_a_dict(first: dict, second: 
 
 
 def test_the_ledger_streams_from_s3_and_the_earlier_layout_still_reads() -> None:
-    target = MemoryTarget()
-    target.create_bucket("b")
-    assert not load_ledger(target, "b", "w.json.gz").exists
+    target = MemoryTarget("b").create_bucket()
+    assert not load_ledger(target, "w.json.gz").exists
     ledger = Ledger([("a.jpg", LedgerEntry("c", "posted", 7, "u")), ("b.png", LedgerEntry("d", "predates"))])
-    save_ledger(target, "b", "w.json.gz", ledger)
-    again = load_ledger(target, "b", "w.json.gz")
+    save_ledger(target, "w.json.gz", ledger)
+    again = load_ledger(target, "w.json.gz")
     assert again.exists and not again.changed and list(again.items()) == list(ledger.items())
     assert again.get("b.png", "d") == LedgerEntry("d", "predates") and again.get("a.jpg", "x") is None
     old = {"format": 1, "entries": {"a.jpg": {"crc32c": "c", "state": "posted", "media_id": 7, "url": "u"}}}
-    put_document(target, "b", "old.json.gz", gzip.compress(json.dumps(old).encode()))
-    found, store = load_entries(target, "b", "old.json.gz", LEDGER_FORMAT, LedgerEntry, "ledger", "", legacy=1)
+    put_document(target, "old.json.gz", gzip.compress(json.dumps(old).encode()))
+    found, store = load_entries(target, "old.json.gz", LEDGER_FORMAT, LedgerEntry, "ledger", "", legacy=1)
     assert found is Found.READ and store.get("a.jpg") == [LedgerEntry("c", "posted", 7, "u")]
-    put_document(target, "b", "bad.json.gz", b"not gzip")
-    broken = load_ledger(target, "b", "bad.json.gz")
+    put_document(target, "bad.json.gz", b"not gzip")
+    broken = load_ledger(target, "bad.json.gz")
     assert broken.exists and broken.changed and list(broken.items()) == []  # rewritten, images checked one by one

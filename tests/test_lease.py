@@ -23,6 +23,7 @@ from test_production import Hook
 
 from gcs2s3.core.errors import PreconditionFailedError
 from gcs2s3.core.hashes import BodyHasher
+from gcs2s3.core.models import PutMode, PutOptions
 from gcs2s3.run.lease import Lease, lease_key
 from gcs2s3.stores.s3 import S3Target
 
@@ -106,13 +107,13 @@ def test_a_killed_holder_is_taken_over_once_its_lease_expires(world: World, emul
 def test_of_several_takers_exactly_one_wins(world: World, expired: bool) -> None:
     """Run ids taking one lease at the same instant (fresh, or over an expired one): conditional
     writes let exactly one of them win, on each S3 server."""
-    target = S3Target("us-east-1")
+    target = S3Target(world.s3_bucket)
     key = lease_key("")
     if expired:
-        old = Lease(target, world.s3_bucket, key, ttl_s=2, run_id="dead-run", version="0", on_lost=lambda: None)
+        old = Lease(target, key, ttl_s=2, run_id="dead-run", version="0", on_lost=lambda: None)
         assert old.acquire() is None
         time.sleep(3.1)
-    leases = [Lease(target, world.s3_bucket, key, ttl_s=60, run_id=f"taker-{i}", version="0", on_lost=lambda: None)
+    leases = [Lease(target, key, ttl_s=60, run_id=f"taker-{i}", version="0", on_lost=lambda: None)
               for i in range(6)]
     barrier = threading.Barrier(len(leases))
     results: list[object] = [None] * len(leases)
@@ -133,8 +134,7 @@ def test_of_several_takers_exactly_one_wins(world: World, expired: bool) -> None
     hasher = BodyHasher()
     hasher.update(b"x")
     with pytest.raises(PreconditionFailedError):  # nobody overwrites it by accident either
-        target.put(world.s3_bucket, key, b"x", md5_b64=hasher.md5_b64, crc32c=hasher.crc32c, metadata={},
-                   if_absent=True)
+        target.put(key, b"x", PutOptions(mode=PutMode.create(), crc32c=hasher.crc32c, md5_b64=hasher.md5_b64))
     winners[0].release()
     assert not world.keys(prefix=".gcs2s3/lease", bookkeeping=True)
 

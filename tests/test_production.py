@@ -262,7 +262,7 @@ def test_every_kind_of_run_publishes_its_metrics_to_cloudwatch(world: World, aws
     failed = cli("sync", "--config", str(world.tmp / "missing.ini"), "--dev-level", "Prod", env=env)
     assert failed.code == 2
     assert published("gcs2s3", "Prod", "RunFailed") == [1.0]
-    holder = Lease(S3Target("us-east-1"), world.s3_bucket, lease_key(""), ttl_s=60, run_id="other", version="0",
+    holder = Lease(S3Target(world.s3_bucket), lease_key(""), ttl_s=60, run_id="other", version="0",
                    on_lost=lambda: None)
     assert holder.acquire() is None
     try:

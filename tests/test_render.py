@@ -135,10 +135,11 @@ def test_a_drawing_process_that_dies_costs_only_its_image(tmp_path) -> None:  # 
 
     image = tmp_path / "small.jpg"
     image.write_bytes(photo(400, 300))
-    settings = SimpleNamespace(s3_bucket="b", sizes=SIZES, thumbnail_max_pixels=LIMIT, thumbnail_processes=1)
+    settings = SimpleNamespace(s3_bucket="b", thumbnail_sizes="thumbnail:150x150:crop, medium:300x300",
+                               thumbnail_max_pixels=LIMIT, thumbnail_processes=1)
     action = SimpleNamespace(dest_key="small.jpg", attached=(), source=SimpleNamespace(generation=1))
     # The storage target is never reached: no file is drawn, and the image had no earlier files.
-    delivery = Delivery(action, image, None, "b", ByteBudget(1 << 20))  # type: ignore[arg-type]
+    delivery = Delivery(action, image, None, ByteBudget(1 << 20))  # type: ignore[arg-type]
     with Thumbnailer(settings) as thumbnailer:  # type: ignore[arg-type]
         assert [f.suffix for f in thumbnailer._drawn(image).files] == ["-150x150", "-300x225"]
         (child,) = multiprocessing.active_children()

@@ -12,7 +12,18 @@ from dataclasses import dataclass
 from rich.console import Console
 from test_engine_memory import BODIES, contents, stores, sync
 
-from gcs2s3 import CollisionError, Delivery, Outcome, RunContext, StageBase, StageReport, VerifyContext
+from gcs2s3 import (
+    CollisionError,
+    Delivery,
+    NotFoundError,
+    Outcome,
+    PutOptions,
+    RunContext,
+    StageBase,
+    StageReport,
+    Stores,
+    VerifyContext,
+)
 from gcs2s3.cli.metrics import run_metrics
 from gcs2s3.cli.report_output import render
 from gcs2s3.core.hashes import BodyHasher
@@ -65,8 +76,8 @@ class Recorder(StageBase):
         digest = hashlib.sha256(data).hexdigest().encode()
         hasher = BodyHasher()
         hasher.update(digest)
-        delivery.target.put(delivery.bucket, delivery.action.dest_key + SIDECAR, digest, md5_b64=hasher.md5_b64,
-                            crc32c=hasher.crc32c, metadata={}, if_absent=False)
+        delivery.primary.put(delivery.action.dest_key + SIDECAR, digest,
+                             PutOptions(crc32c=hasher.crc32c, md5_b64=hasher.md5_b64))
         return len(data)
 
     def finish(self, run: RunContext, outcomes: Sequence[Outcome]) -> StageReport:
@@ -84,8 +95,11 @@ class Recorder(StageBase):
         for action in check.plan.actions:
             if not action.dest_key.endswith(".csv") or action.kind is Kind.NEW:
                 continue
-            body = check.target.read_small(check.settings.s3_bucket, action.dest_key) or b""
-            sidecar = check.target.read_small(check.settings.s3_bucket, action.dest_key + SIDECAR)
+            body = check.primary.get(action.dest_key).body
+            try:
+                sidecar = check.primary.get(action.dest_key + SIDECAR).body
+            except NotFoundError:
+                sidecar = None
             if sidecar != hashlib.sha256(body).hexdigest().encode():
                 failures.append(Failure(action.dest_key + SIDECAR, "sidecar missing or wrong"))
         return StageReport(self.name, RecorderCounts(seen=len(check.plan.actions)), tuple(failures))
@@ -107,7 +121,7 @@ def test_a_third_stage_uses_every_hook_and_reaches_the_report() -> None:
     assert by_key == {"r/q1.csv": {"recorder": len(BODIES["r/q1.csv"])}, "img/a.png": {}, "big.bin": {}}
     primary = contents(target, "dst-b")
     assert primary["r/q1.csv" + SIDECAR] == hashlib.sha256(BODIES["r/q1.csv"]).hexdigest().encode()
-    assert all(target.head("dst-b", key).metadata["recorded-by"] == "recorder" for key in BODIES)  # type: ignore[union-attr]
+    assert all(target.head(key).metadata["recorded-by"] == "recorder" for key in BODIES)  # type: ignore[union-attr]
 
     settings = Settings.model_validate({"dev_level": "Stage", "gcs_bucket": "src-b", "s3_bucket": "dst-b",
                                         "archive_bucket": "arc-b", "archive_prefix": "archive/"})
@@ -140,10 +154,10 @@ def test_a_third_stage_uses_every_hook_and_reaches_the_report() -> None:
     source, target = stores()
     assert sync(source, target, stages=[Recorder()]).exit_code == 0
     checker = Recorder()
-    verified = run_verify(settings, source, target, stages=[checker])
+    verified = run_verify(settings, Stores(source, target, target.at("arc-b")), stages=[checker])
     assert verified.ok and checker.calls[-2:] == ["verify", "close"]
-    target.delete("dst-b", "r/q1.csv" + SIDECAR)
-    verified = run_verify(settings, source, target, stages=[Recorder()])
+    target.delete("r/q1.csv" + SIDECAR)
+    verified = run_verify(settings, Stores(source, target, target.at("arc-b")), stages=[Recorder()])
     assert [(p.key, p.reason) for p in verified.problems] == [("r/q1.csv.sha256", "sidecar missing or wrong")]
     assert verify_report(settings, verified, 0.0).to_json()["recorder"] == {"seen": 3, "bytes_seen": 0}
     # ... and its failures make the run exit 1.

@@ -20,7 +20,7 @@ from gcs2s3.core.errors import CollisionError, ThumbnailCollisionError
 from gcs2s3.core.hashes import crc32c_b64
 from gcs2s3.core.headers import delivered_headers, digest
 from gcs2s3.core.keys import KeyRules
-from gcs2s3.core.models import DestObject, Headers, Kind, Plan, SourceObject
+from gcs2s3.core.models import DestObject, Headers, Kind, Plan, PutOptions, SourceObject
 from gcs2s3.core.plan import Claimant, build_plan
 from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.core.shards import Shard
@@ -159,10 +159,9 @@ def test_a_stored_state_cache_streams_in_key_order_as_its_dict_reads_and_the_old
                         for i, key in enumerate(ODD_KEYS)})
     data = cache.to_bytes()
     assert StateCache.from_bytes(data).entries == cache.entries
-    target = MemoryTarget()
-    target.create_bucket("b")
-    target.put("b", "s.json.gz", data, md5_b64=None, crc32c=crc32c_b64(data), metadata={}, if_absent=False)
-    streamed = list(stream_state(target, "b", "s.json.gz", chunk_size=7))
+    target = MemoryTarget("b").create_bucket()
+    target.put("s.json.gz", data, PutOptions(crc32c=crc32c_b64(data)))
+    streamed = list(stream_state(target, "s.json.gz", chunk_size=7))
     assert [key for key, _ in streamed] == sorted(key.encode("utf-8", "surrogatepass") for key in ODD_KEYS)
     for key, packed in streamed:
         name = key.decode("utf-8", "surrogatepass")
@@ -179,8 +178,8 @@ def test_a_stored_state_cache_streams_in_key_order_as_its_dict_reads_and_the_old
 def stored(target: MemoryTarget, body: bytes | None) -> StoredState:
     """A StoredState over `body` stored at b/s.json.gz (None: no cache yet), drained."""
     if body is not None:
-        put_document(target, "b", "s.json.gz", body)
-    state = StoredState(target, "b", "s.json.gz", chunk_size=5)
+        put_document(target, "s.json.gz", body)
+    state = StoredState(target, "s.json.gz", chunk_size=5)
     state.drain()
     return state
 
@@ -188,35 +187,34 @@ def stored(target: MemoryTarget, body: bytes | None) -> StoredState:
 def test_the_state_cache_is_rewritten_only_when_it_changes_and_any_stored_form_reads(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = MemoryTarget()
-    target.create_bucket("b")
+    target = MemoryTarget("b").create_bucket()
     cache = StateCache({key: StateEntry(f"e{i}", i, "AAAAAA==", i, None, "h") for i, key in enumerate(ODD_KEYS)})
     entries = sorted(cache.entries.items(), key=lambda item: item[0].encode("utf-8", "surrogatepass"))
 
     first = stored(target, None)  # the first run: nothing stored, nothing to warn about
     assert first.complete and not caplog.records
-    assert write_state(target, "b", "s.json.gz", lambda: entries, first)
+    assert write_state(target, "s.json.gz", lambda: entries, first)
     again = stored(target, None)
-    assert StateCache.from_bytes(target.read_small("b", "s.json.gz") or b"").entries == cache.entries
-    assert not write_state(target, "b", "s.json.gz", lambda: entries, again)  # unchanged: not rewritten
+    assert StateCache.from_bytes(target.get("s.json.gz").body).entries == cache.entries
+    assert not write_state(target, "s.json.gz", lambda: entries, again)  # unchanged: not rewritten
     changed = [(key, StateEntry("other", *astuple(entry)[1:]) if key == "a" else entry) for key, entry in entries]
-    assert write_state(target, "b", "s.json.gz", lambda: changed, again)
+    assert write_state(target, "s.json.gz", lambda: changed, again)
 
     legacy = {"format": 2, "entries": {"k": {"etag": "e", "size": 1, "crc32c": "c", "generation": 2, "md5": None,
                                               "headers": "h"}}}
-    put_document(target, "b", "old.json.gz", gzip.compress(json.dumps(legacy).encode()))
-    old = StoredState(target, "b", "old.json.gz")
+    put_document(target, "old.json.gz", gzip.compress(json.dumps(legacy).encode()))
+    old = StoredState(target, "old.json.gz")
     assert list(old) == [(b"k", pack_entry(StateEntry("e", 1, "c", 2, None, "h")))] and old.complete
     assert old.fingerprint is None  # the earlier layout is rewritten in this one, even unchanged
 
     corrupt = stored(target, b"not gzip at all")
     assert corrupt.fingerprint is None and "unreadable" in caplog.text  # never equal: it is rewritten
-    assert write_state(target, "b", "s.json.gz", lambda: entries, corrupt)
+    assert write_state(target, "s.json.gz", lambda: entries, corrupt)
 
     monkeypatch.setattr(documents, "PART_BYTES", 64)  # a big cache goes up in parts
     many = [(f"k{i:05d}", StateEntry(f"e{i}", i, "AAAAAA==", i, None, "h")) for i in range(300)]
-    assert write_state(target, "b", "s.json.gz", lambda: many, corrupt)
-    assert list(StateCache.from_bytes(target.read_small("b", "s.json.gz") or b"").entries) == [k for k, _ in many]
+    assert write_state(target, "s.json.gz", lambda: many, corrupt)
+    assert list(StateCache.from_bytes(target.get("s.json.gz").body).entries) == [k for k, _ in many]
 
 
 def test_planning_holds_its_sort_buffers_not_the_objects() -> None:

@@ -15,6 +15,7 @@ from gcs2s3.core.config import load_settings
 from gcs2s3.run.sync import run_sync
 from gcs2s3.run.transfer import MAX_PARTS, part_ranges
 from gcs2s3.stores.gcs import GcsSource
+from gcs2s3.stores.protocols import Stores
 from gcs2s3.stores.s3 import S3Target
 
 MIB = 1024 * 1024
@@ -34,8 +35,8 @@ def test_parts_cover_the_object_within_s3_limits(size: int, part_size: int) -> N
 class WatchedTarget(S3Target):
     """The real S3 adapter, recording how many part uploads run at once."""
 
-    def __init__(self, region: str) -> None:
-        super().__init__(region)
+    def __init__(self, bucket: str, region: str) -> None:
+        super().__init__(bucket, region)
         self.lock = threading.Lock()
         self.now = self.most = 0
 
@@ -56,8 +57,9 @@ def test_parts_of_one_object_upload_in_parallel_within_the_budget(world: World) 
     settings = load_settings(
         world.ini(multipart_threshold_mb="1", part_size_mb="5", max_buffer_mb="15", workers="1"), "Stage"
     )
-    target = WatchedTarget(settings.aws_region)
-    result = run_sync(settings, GcsSource(settings.gcs_bucket), target, stages=())
+    target = WatchedTarget(settings.archive_bucket, settings.aws_region)  # the parts go to the archive
+    stores = Stores(GcsSource(settings.gcs_bucket), target.at(settings.s3_bucket), target)
+    result = run_sync(settings, stores, stages=())
     assert result.exit_code == 0
     assert 2 <= target.most <= 3  # 15 MiB budget / 5 MiB parts: never more than three parts held
     assert world.keys()["one/big.bin"] == body

@@ -41,7 +41,7 @@ from gcs2s3.run.hooks import Stage
 from gcs2s3.run.stopping import StopFlag
 from gcs2s3.stages import stages_for
 from gcs2s3.stores.opening import open_settings, open_stores
-from gcs2s3.stores.protocols import Source, Target
+from gcs2s3.stores.protocols import Stores, ranged
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,6 +49,7 @@ T = TypeVar("T")
 # evenly. Names are compared as the stores compare them (by code point / UTF-8 bytes).
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 CHUNK_ACTIONS = 64  # actions per delivery task
+CHUNKS_IN_FLIGHT = 32  # delivery tasks submitted and not yet collected
 
 
 def name_ranges(count: int) -> list[tuple[str, str | None]]:
@@ -69,28 +70,30 @@ class SettingsRef:
 
 
 @cache
-def _context(ref: SettingsRef) -> tuple[Settings, Source, Target]:
+def _context(ref: SettingsRef) -> tuple[Settings, Stores]:
     """A worker's settings and clients, made once per worker process."""
     settings = with_shard(open_settings(ref.config, ref.dev_level), ref.shard)
-    return settings, *open_stores(settings)
+    return settings, open_stores(settings)
 
 
 def list_source_range(ref: SettingsRef, start: str, end: str | None) -> list[bytes]:
-    """One range of the source listing, packed (core/records.py: ~150 bytes an object, not ~1 KB)."""
-    settings, source, _ = _context(ref)
+    """One range of the source listing, packed (core/records.py: a few hundred bytes an object)."""
+    settings, stores = _context(ref)
+    source = ranged(stores.source, "listing on a Dask cluster")
     return [pack_source(obj) for obj in source.list_range(settings.path, start, end)]
 
 
 def list_target_range(ref: SettingsRef, start: str, end: str | None) -> list[bytes]:
-    settings, _, target = _context(ref)
-    return [pack_dest(obj) for obj in target.list_range(settings.s3_bucket, settings.s3_prefix, start, end)]
+    settings, stores = _context(ref)
+    primary = ranged(stores.primary, "listing on a Dask cluster")
+    return [pack_dest(obj) for obj in primary.list_range(settings.s3_prefix, start, end)]
 
 
 def deliver_chunk(ref: SettingsRef, actions: list[Action], deep_verify: bool) -> list[Outcome]:
-    settings, source, target = _context(ref)
+    settings, stores = _context(ref)
     stages = stages_for(settings)
     try:
-        return Deliverer(settings, source, target, stages=stages, deep_verify=deep_verify).run(actions)
+        return Deliverer(settings, stores, stages=stages, deep_verify=deep_verify).run(actions)
     finally:
         for stage in stages:
             stage.close()
@@ -99,15 +102,15 @@ def deliver_chunk(ref: SettingsRef, actions: list[Action], deep_verify: bool) ->
 class DaskEngine:
     """Listing and copying on a Dask cluster; the client plans and gathers (see run.sync.Engine)."""
 
-    def __init__(self, client: Any, ref: SettingsRef, ranges: int = 16, chunk: int = CHUNK_ACTIONS) -> None:
+    def __init__(self, client: Any, ref: SettingsRef, ranges: int = 16, chunk: int = CHUNK_ACTIONS,
+                 in_flight: int = CHUNKS_IN_FLIGHT) -> None:
         self.client = client
         self.ref = ref
         self.ranges = name_ranges(ranges)
         self.chunk = chunk
+        self.in_flight = in_flight
 
-    def listings(
-        self, settings: Settings, source_store: Source, target: Target
-    ) -> tuple[Iterable[SourceObject], Iterable[DestObject]]:
+    def listings(self, settings: Settings, stores: Stores) -> tuple[Iterable[SourceObject], Iterable[DestObject]]:
         """Every range of both sides listed on the workers at once; the client takes the ranges one at a
         time, in order, as the planner reads them (holding one packed range a side, not the listing)."""
         sources = [self.client.submit(list_source_range, self.ref, lo, hi, pure=False) for lo, hi in self.ranges]
@@ -116,30 +119,49 @@ class DaskEngine:
         return _gathered(sources, unpack_source), _gathered(targets, unpack_dest)
 
     def deliver(
-        self, settings: Settings, source_store: Source, target: Target, todo: Iterable[Action], *,
+        self, settings: Settings, stores: Stores, todo: Iterable[Action], *,
         stages: Sequence[Stage], deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
     ) -> tuple[list[Outcome], int]:
-        """`stages` are the client's: each worker delivers with its own, made from the same settings."""
+        """Chunks of `todo` delivered on the workers, read from the plan as chunks finish (at most
+        `in_flight` chunks submitted at once: the plan is never held whole). `stages` are the client's:
+        each worker delivers with its own, made from the same settings."""
         from distributed import as_completed
 
         actions = iter(todo)
-        chunks = list(iter(lambda: list(itertools.islice(actions, self.chunk)), []))
-        futures = [self.client.submit(deliver_chunk, self.ref, chunk, deep_verify, pure=False) for chunk in chunks]
-        sizes = {future.key: len(chunk) for future, chunk in zip(futures, chunks, strict=True)}
+        running: dict[str, tuple[Any, int]] = {}  # future key -> (future, actions in its chunk)
+        done = as_completed()
+
+        def submit() -> None:
+            chunk = list(itertools.islice(actions, self.chunk))
+            if chunk:
+                future = self.client.submit(deliver_chunk, self.ref, chunk, deep_verify, pure=False)
+                running[future.key] = (future, len(chunk))
+                done.add(future)
+
+        for _ in range(self.in_flight):
+            submit()
         outcomes: list[Outcome] = []
-        not_started = 0
-        for future in as_completed(futures):
-            if stop.requested:  # leave what has not run for the next run
-                for other in futures:
-                    if not other.done():
-                        other.cancel()
-                        not_started += sizes[other.key]
-                break
+
+        def collect(future: Any) -> None:
             for outcome in future.result():
                 outcomes.append(outcome)
                 if on_outcome:
                     on_outcome(outcome)
-        return outcomes, not_started
+
+        for future in done:
+            del running[future.key]
+            collect(future)
+            if stop.requested:  # leave what has not run for the next run
+                not_started = sum(1 for _ in actions)
+                for other, size in running.values():
+                    if other.done():  # finished meanwhile: its outcomes count
+                        collect(other)
+                    else:
+                        other.cancel()
+                        not_started += size
+                return outcomes, not_started
+            submit()
+        return outcomes, 0
 
 
 def _gathered(futures: list[Any], unpack: Callable[[bytes], T]) -> Iterator[T]:

@@ -49,7 +49,7 @@ from gcs2s3.run.sync import Engine, run_sync
 from gcs2s3.run.verify import run_verify
 from gcs2s3.stages import stages_for
 from gcs2s3.stores.opening import open_settings, open_stores
-from gcs2s3.stores.s3 import S3Target
+from gcs2s3.stores.protocols import Target
 
 log = logging.getLogger("gcs2s3")
 app = typer.Typer(
@@ -168,11 +168,11 @@ def _life(command: str, config: str, dev_level: str | None, output: Output, body
     raise typer.Exit(code)
 
 
-def _finish(settings: Settings, target: S3Target, report: RunReport, started: datetime, output: Output) -> int:
+def _finish(settings: Settings, archive: Target, report: RunReport, started: datetime, output: Output) -> int:
     """After a run: keep the report (report_prefix), print it, emit metrics, notify."""
     if settings.report_prefix:
         try:
-            report = report.stored_at(store_report(settings, target, report, started))
+            report = report.stored_at(store_report(settings, archive, report, started))
         except Gcs2s3Error as exc:
             log.error("run report not kept under s3://%s/%s: %s", settings.archive_bucket, settings.report_prefix, exc)
     _emit(report, output)
@@ -217,17 +217,18 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
           output: Output, shard: str | None, scheduler: str | None = None,
           cluster_workers: int | None = None) -> None:
     def body(settings: Settings) -> int:
-        source, target = open_stores(settings)
+        stages = stages_for(settings)  # a stage's own settings are checked before anything is reached
+        stores = open_stores(settings)
         started, clock = datetime.now(UTC), time.monotonic()
-        check_reachable(settings, source, target)
+        check_reachable(settings, stores.source, stores.primary)
         if dry_run:
             with _engine(scheduler, cluster_workers, config, settings) as engine:
-                result = run_sync(settings, source, target, stages=stages_for(settings), dry_run=True, engine=engine)
+                result = run_sync(settings, stores, stages=stages, dry_run=True, engine=engine)
             report = sync_report(command, settings, result)
             _emit(report, output)
             return report.exit_code
         with stop_on_signals(StopFlag(), settings.stop_grace_s, settings.max_run_s) as stop:
-            lease = Lease(target, settings.s3_bucket, lease_key(settings.s3_prefix, settings.shard_spec),
+            lease = Lease(stores.primary, lease_key(settings.s3_prefix, settings.shard_spec),
                           ttl_s=settings.lease_ttl_s, run_id=RUN_ID, version=VERSION,
                           on_lost=lambda: request_stop(stop, "lease lost", settings.stop_grace_s,
                                                        "another run took the lease over"))
@@ -235,7 +236,7 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
                 try:
                     busy = lease.acquire()
                 except AccessDeniedError:  # some servers deny a write to a missing bucket: a listing tells
-                    target.probe(settings.s3_bucket, settings.s3_prefix)
+                    stores.primary.probe(settings.s3_prefix)
                     raise
             if busy is not None:
                 return _skipped(settings, busy, time.monotonic() - clock, output)
@@ -243,12 +244,12 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
             progress = ProgressReporter(interactive=stderr_is_terminal() and not output.as_json and not output.quiet)
             try:
                 with _engine(scheduler, cluster_workers, config, settings) as engine:
-                    result = run_sync(settings, source, target, stages=stages_for(settings), deep_verify=deep_verify,
+                    result = run_sync(settings, stores, stages=stages, deep_verify=deep_verify,
                                       stop=stop, on_plan=progress.planned, on_outcome=progress.done, engine=engine)
             finally:
                 progress.close()
                 lease.release()
-        return _finish(settings, target, sync_report(command, settings, result), started, output)
+        return _finish(settings, stores.archive, sync_report(command, settings, result), started, output)
 
     _life(command, config, dev_level, output, body, shard)
 
@@ -303,11 +304,13 @@ def verify(
     output = Output(as_json, verbose, quiet, log_format)
 
     def body(settings: Settings) -> int:
-        source, target = open_stores(settings)
+        stages = stages_for(settings)
+        stores = open_stores(settings)
         started, clock = datetime.now(UTC), time.monotonic()
-        check_reachable(settings, source, target)
-        result = run_verify(settings, source, target, deep=deep_verify, stages=stages_for(settings))
-        return _finish(settings, target, verify_report(settings, result, time.monotonic() - clock), started, output)
+        check_reachable(settings, stores.source, stores.primary)
+        result = run_verify(settings, stores, deep=deep_verify, stages=stages)
+        report = verify_report(settings, result, time.monotonic() - clock)
+        return _finish(settings, stores.archive, report, started, output)
 
     _life("verify", config, dev_level, output, body)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gcs2s3.core.models import TODO_KINDS, Kind, Outcome, Plan
 
-if TYPE_CHECKING:  # rich is imported only for a terminal (20 ms and 2 MiB a scheduled run does not need)
+if TYPE_CHECKING:  # rich is imported only for a terminal: a scheduled run does not need its import time
     from rich.progress import Progress, TaskID
 
 log = logging.getLogger("gcs2s3.cli.progress")

@@ -20,16 +20,15 @@ if TYPE_CHECKING:  # rich is imported only to draw the table (--json and the log
 SHOWN_ACTIONS = 50
 
 
-def store_report(settings: Settings, target: Target, report: RunReport, started: datetime) -> str:
+def store_report(settings: Settings, archive: Target, report: RunReport, started: datetime) -> str:
     """Write the report to `<report_prefix><run start, UTC>[-<command>][-shard-i-of-N].json` in the archive
     bucket; returns its s3:// location."""
     suffix = "" if report.command == "sync" else f"-{report.command}"
     if settings.shard_spec:  # the shards of one tick start in the same second
         suffix += f"-shard-{settings.shard_spec.index}-of-{settings.shard_spec.count}"
     key = f"{settings.report_prefix}{started.strftime(ARCHIVE_TIME_FORMAT)}{suffix}.json"
-    put_document(target, settings.archive_bucket, key,
-                 json.dumps(report.to_json(), indent=2, ensure_ascii=False).encode(), "application/json")
-    return f"s3://{settings.archive_bucket}/{key}"
+    put_document(archive, key, json.dumps(report.to_json(), indent=2, ensure_ascii=False).encode(), "application/json")
+    return f"s3://{archive.bucket}/{key}"
 
 
 def as_json_line(report: RunReport) -> str:

@@ -37,7 +37,6 @@ SECRET_ENV = {
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$")
-_SIZE = re.compile(r"^\s*([^:\s]+)\s*:\s*(\d+)x(\d+)\s*(?::\s*(crop)\s*)?$")
 
 
 def _to_bool(value: object) -> object:
@@ -59,37 +58,6 @@ def _blank_to_none(value: object) -> object:
 
 
 BlankIsNone = Annotated[int | None, BeforeValidator(_blank_to_none)]
-
-
-class ThumbnailSize(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    name: str
-    width: int
-    height: int
-    crop: bool
-
-
-# WordPress 6.x's registered sizes, used when `thumbnail_sizes` is blank.
-WORDPRESS_SIZES = (
-    "thumbnail:150x150:crop, medium:300x300, medium_large:768x0, large:1024x1024, "
-    "1536x1536:1536x1536, 2048x2048:2048x2048"
-)
-
-
-def parse_thumbnail_sizes(text: str) -> tuple[ThumbnailSize, ...]:
-    """`name:WIDTHxHEIGHT[:crop], ...` -> sizes; 0 means unbounded on that side."""
-    sizes: list[ThumbnailSize] = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        match = _SIZE.match(item)
-        if not match:
-            raise ValueError(f"thumbnail_sizes: {item!r} is not name:WIDTHxHEIGHT[:crop]")
-        name, width, height, crop = match.groups()
-        if not int(width) and not int(height):
-            raise ValueError(f"thumbnail_sizes: {item!r} is unbounded on both sides; give a width or a height")
-        if any(size.name == name for size in sizes):
-            raise ValueError(f"thumbnail_sizes: the name {name!r} is given twice")
-        sizes.append(ThumbnailSize(name=name, width=int(width), height=int(height), crop=bool(crop)))
-    return tuple(sizes)
 
 
 class Settings(BaseModel):
@@ -178,11 +146,6 @@ class Settings(BaseModel):
         return self.multipart_copy_threshold_mb * 1024 * 1024
 
     @property
-    def sizes(self) -> tuple[ThumbnailSize, ...]:
-        """The thumbnail sizes to make: `thumbnail_sizes`, or WordPress's defaults when blank."""
-        return parse_thumbnail_sizes(self.thumbnail_sizes or WORDPRESS_SIZES)
-
-    @property
     def thumbnail_processes(self) -> int:
         return self.thumbnail_workers or os.cpu_count() or 1
 
@@ -206,7 +169,6 @@ class Settings(BaseModel):
                 f"s3://{self.s3_bucket}/{self.s3_prefix}: use another archive_bucket, or sibling prefixes "
                 "such as s3_prefix = media/ and archive_prefix = archive/"
             )
-        parse_thumbnail_sizes(self.thumbnail_sizes)
         if self.shard:
             Shard.parse(self.shard)
         if self.report_prefix:

@@ -1,8 +1,8 @@
 """Streaming CRC32C (+ MD5 where needed) in the forms GCS and S3 report them, and the comparison with
 a listing.
 
-CRC32C comes from awscrt (already needed by boto3[crt]): fast (0.04 s/GB), incremental, and it takes
-any buffer, so bodies held in a bytearray are never copied to be hashed. MD5 costs ~1.4 s/GB, so the
+CRC32C comes from awscrt (already needed by boto3[crt]): fast, incremental, and it takes any buffer,
+so bodies held in a bytearray are never copied to be hashed. MD5 is some thirty times slower, so the
 data path does not compute it: the listing's MD5 goes to S3 as Content-MD5 and the server checks the
 bytes against it (as rclone does); only small bodies we make ourselves and `--deep-verify` hash MD5.
 """

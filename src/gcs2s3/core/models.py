@@ -7,10 +7,10 @@ base64 of the big-endian 4 bytes (the form both GCS and S3 use).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 def is_md5_etag(etag: str) -> bool:
@@ -124,6 +124,8 @@ class ActionStore(Protocol):
 
     def size(self, *kinds: Kind) -> int: ...
 
+    def close(self) -> None: ...
+
 
 TODO_KINDS = (Kind.NEW, Kind.CHANGED, Kind.HEADERS)  # what a sync writes
 
@@ -154,6 +156,17 @@ class Plan:
             return sum(a.source.size for a in self.actions if a.kind in kinds)
         return self.actions.size(*kinds)
 
+    def close(self) -> None:
+        """Remove the file the actions are kept in (nothing to do for a plan held in a list)."""
+        if not isinstance(self.actions, list):
+            self.actions.close()
+
+    def __enter__(self) -> Plan:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
@@ -161,6 +174,45 @@ class WriteResult:
 
     etag: str
     crc32c: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PutMode:
+    """When a write may take effect (object_store's PutMode): `overwrite` always; `create` only while the
+    key does not exist (S3's If-None-Match: *); `update` only while the key's ETag is `etag` (If-Match).
+    A write whose condition fails raises PreconditionFailedError."""
+
+    kind: Literal["overwrite", "create", "update"] = "overwrite"
+    etag: str | None = None
+
+    @classmethod
+    def overwrite(cls) -> PutMode:
+        return cls("overwrite")
+
+    @classmethod
+    def create(cls) -> PutMode:
+        return cls("create")
+
+    @classmethod
+    def update(cls, etag: str) -> PutMode:
+        return cls("update", etag)
+
+
+OVERWRITE = PutMode()  # the default mode of every write
+
+@dataclass(frozen=True, slots=True)
+class PutOptions:
+    """How an object is written (put, the start of a multipart upload, a server-side copy): the user
+    metadata and standard headers it carries and when the write may take effect. `crc32c` (base64) and
+    `md5_b64` are the body's checksums a single PUT sends for the server to check on receipt (`crc32c`
+    is computed from the body when not given); a multipart upload sends them per part and at completion,
+    and a server-side copy is checksummed by the server."""
+
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    headers: Headers = Headers()
+    mode: PutMode = OVERWRITE
+    crc32c: str | None = None
+    md5_b64: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

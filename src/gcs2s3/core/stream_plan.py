@@ -1,5 +1,5 @@
 """Planning as a stream: `build_plan`'s decisions from listings sorted by destination key, holding no
-per-object record (issue 17's path to ten million objects).
+per-object record, so that ten million objects plan in the memory of a small task.
 
 Three steps, each a stream:
 1. `mapped(sources)`: every source object in listing order; placeholders and refusals are counted

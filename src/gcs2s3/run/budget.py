@@ -47,10 +47,11 @@ class BufferPool:
     """Buffers of one size (the part size) kept for the next read instead of freed.
 
     A new multi-MB buffer costs a page fault per 4 KiB when it is first written, and the allocator is
-    told to hand large buffers back to the OS as soon as they are freed (below): 0.3-0.4 s of client
-    CPU per GB, measured. Reads of exactly `size` bytes (every part but an object's last, and objects
-    of that size) reuse a kept buffer. A buffer is only made when none is free, and every buffer in use
-    holds its room in the ByteBudget, so kept plus in-use buffers never exceed the budget's peak.
+    told to hand large buffers back to the OS as soon as they are freed (below), so a fresh buffer per
+    part costs client CPU for every GB moved. Reads of exactly `size` bytes (every part but an
+    object's last, and objects of that size) reuse a kept buffer. A buffer is only made when none is
+    free, and every buffer in use holds its room in the ByteBudget, so kept plus in-use buffers never
+    exceed the budget's peak.
     """
 
     def __init__(self, size: int, budget: ByteBudget) -> None:
@@ -92,8 +93,8 @@ def release_large_buffers_to_the_os() -> None:
     """Make glibc give part buffers back to the OS as soon as they are freed.
 
     By default glibc raises its mmap threshold after the first large free, so later multi-MB buffers
-    come from per-thread arenas that keep their pages: with 8 workers that retains ~120 MB more than
-    the budget (measured: peak RSS 278 MiB -> 156 MiB on 1.2 GB of mixed objects). A fixed 1 MiB
+    come from per-thread arenas that keep their pages: with 8 workers that retains far more than the
+    budget (`make bench-sync`'s memory rows show the peak with this setting). A fixed 1 MiB
     threshold and two arenas keep RSS near interpreter + budget. No effect off glibc.
     """
     try:

@@ -17,10 +17,11 @@ import contextlib
 import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from gcs2s3.core.bounded import BoundedMap
 from gcs2s3.core.config import Settings
 from gcs2s3.core.errors import (
     Gcs2s3Error,
@@ -30,13 +31,14 @@ from gcs2s3.core.errors import (
     VerificationError,
 )
 from gcs2s3.core.headers import object_metadata
-from gcs2s3.core.models import Action, DestObject, Kind, Outcome, SourceObject, WriteResult
+from gcs2s3.core.models import Action, DestObject, Kind, Outcome, PutMode, PutOptions, SourceObject, WriteResult
+from gcs2s3.core.retrying import retried
 from gcs2s3.run.budget import BufferPool, ByteBudget
 from gcs2s3.run.hooks import Delivery, Stage
 from gcs2s3.run.stopping import StopFlag
 from gcs2s3.run.transfer import Streaming, copy_in_parts, stream_version
 from gcs2s3.run.verify import confirm, deep_mismatch, written_mismatch
-from gcs2s3.stores.protocols import Source, Target, multipart
+from gcs2s3.stores.protocols import Stores, Target, multipart
 
 log = logging.getLogger(__name__)
 OBJECT_ATTEMPTS = 3  # whole-object retries after the SDKs' own request retries gave up
@@ -48,8 +50,7 @@ class Deliverer:
     def __init__(
         self,
         settings: Settings,
-        source_store: Source,
-        target: Target,
+        stores: Stores,
         *,
         stages: Sequence[Stage] = (),
         deep_verify: bool = False,
@@ -58,8 +59,9 @@ class Deliverer:
     ) -> None:
         self.settings = settings
         self.rules = settings.key_rules
-        self.source_store = source_store
-        self.target = target
+        self.source_store = stores.source
+        self.primary = stores.primary
+        self.archive = stores.archive
         self.stages = tuple(stages)
         self.deep_verify = deep_verify
         self.on_outcome = on_outcome
@@ -78,25 +80,17 @@ class Deliverer:
         is requested, no further action is started (`not_started` counts them). `actions` is read as
         delivery goes (a plan's spool: never held whole)."""
         outcomes: list[Outcome] = []
-        pending: set[Future[Outcome]] = set()
-        todo = iter(actions)
         with (
             self.part_pool,
             ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="gcs2s3") as pool,
         ):
-            for action in todo:
-                # Back-pressure: queue at most two actions per worker.
-                while len(pending) >= 2 * self.settings.workers and not self.stop.requested:
-                    done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-                    outcomes.extend(self._collect(done))
-                if self.stop.requested:
-                    self.not_started = 1 + sum(1 for _ in todo)
-                    break
-                pending.add(pool.submit(self.deliver, action))
-            if self.stop.requested:  # queued behind the workers, not begun: leave them for the next run
-                self.not_started += sum(future.cancel() for future in pending)
-            done, _ = wait(pending)
-            outcomes.extend(self._collect(f for f in done if not f.cancelled()))
+            # Back-pressure: at most two actions queued per worker; after a stop, what has not begun is
+            # left for the next run.
+            mapped = BoundedMap(lambda action: pool.submit(self.deliver, action), actions,
+                                2 * self.settings.workers, stop=lambda: self.stop.requested, count_left=True)
+            for _, future in mapped:
+                outcomes.extend(self._collect([future]))
+        self.not_started = mapped.cancelled + mapped.left
         return outcomes
 
     def _collect(self, done: Iterable[Future[Outcome]]) -> list[Outcome]:
@@ -108,18 +102,17 @@ class Deliverer:
 
     def deliver(self, action: Action) -> Outcome:
         """Archive then primary for one action, retrying the whole object on transient failures."""
-        for attempt in range(1, OBJECT_ATTEMPTS + 1):
-            try:
-                return self._deliver_once(action)
-            except (TransientError, IntegrityError) as exc:
-                if attempt == OBJECT_ATTEMPTS or self.stop.requested:
-                    return self._failed(action, exc)
-                log.warning("retrying %s after: %s", action.dest_key, exc, extra={"key": action.dest_key})
-            except Gcs2s3Error as exc:
-                return self._failed(action, exc)
-            except OSError as exc:  # local I/O: the spool file a stage asked for (disk full, ...)
-                return self._failed(action, Gcs2s3Error(f"local file: {exc}"))
-        raise AssertionError("unreachable")
+        def again(exc: BaseException) -> None:
+            log.warning("retrying %s after: %s", action.dest_key, exc, extra={"key": action.dest_key})
+
+        try:
+            return retried(lambda: self._deliver_once(action), attempts=OBJECT_ATTEMPTS,
+                           retry_on=(TransientError, IntegrityError), give_up=lambda _: self.stop.requested,
+                           on_retry=again)
+        except Gcs2s3Error as exc:
+            return self._failed(action, exc)
+        except OSError as exc:  # local I/O: the spool file a stage asked for (disk full, ...)
+            return self._failed(action, Gcs2s3Error(f"local file: {exc}"))
 
     def _failed(self, action: Action, exc: Exception) -> Outcome:
         log.error("failed %s: %s", action.dest_key, exc, extra={"key": action.dest_key, "reason": str(exc)})
@@ -132,15 +125,14 @@ class Deliverer:
         if action.kind is Kind.HEADERS:
             return self._update_headers(action)
         source = action.source
-        settings = self.settings
         with self._spool(action) as spool:
             archive_key, written = self._archive(action, spool)
             results = self._stages(action, spool)
-        copied = self._copy(action, (settings.archive_bucket, archive_key))
-        evidence = self._verified(settings.s3_bucket, action.dest_key, source, copied)
+        copied = self._copy(action, (self.archive, archive_key))
+        evidence = self._verified(self.primary, action.dest_key, source, copied)
         if self.deep_verify:
-            for bucket, key in ((settings.archive_bucket, archive_key), (settings.s3_bucket, action.dest_key)):
-                problem = deep_mismatch(self.target, bucket, key, source)
+            for target, key in ((self.archive, archive_key), (self.primary, action.dest_key)):
+                problem = deep_mismatch(target, key, source)
                 if problem:
                     raise VerificationError(f"{key}: {problem}")
             evidence = "deep"
@@ -163,7 +155,7 @@ class Deliverer:
     def _stages(self, action: Action, spool: BinaryIO | None) -> dict[str, Any]:
         """Each stage's `on_delivered` result, by stage name (a stage that returns None is left out)."""
         spooled = Path(spool.name) if spool is not None else None
-        delivery = Delivery(action, spooled, self.target, self.settings.s3_bucket, self.budget)
+        delivery = Delivery(action, spooled, self.primary, self.budget)
         results = {}
         for stage in self.stages:
             result = stage.on_delivered(delivery)
@@ -175,8 +167,8 @@ class Deliverer:
         """The primary object's bytes stay; its headers and metadata become the source's (no download, no
         new archive entry: the archive keeps each version as it was delivered)."""
         key = action.dest_key
-        copied = self._copy(action, (self.settings.s3_bucket, key))
-        evidence = self._verified(self.settings.s3_bucket, key, action.source, copied)
+        copied = self._copy(action, (self.primary, key))
+        evidence = self._verified(self.primary, key, action.source, copied)
         log.info("updated the headers of %s (%s)", key, action.reason, extra={"key": key})
         return Outcome(action, ok=True, dest_etag=copied.etag, verified_by=evidence)
 
@@ -188,26 +180,23 @@ class Deliverer:
         generation-qualified name is used instead.
         """
         source, key = action.source, action.archive_key
-        bucket = self.settings.archive_bucket
         fallback = self.rules.archive_key(action.dest_key, source.created, source.generation)
         for candidate in (key, fallback):
             try:
                 result = self._stream(action, candidate, spool)
             except PreconditionFailedError:
-                existing = self.target.head(bucket, candidate)
+                existing = self.archive.head(candidate)
                 if existing is not None and _holds(source, existing):
                     log.info("archive entry %s already in place", candidate, extra={"key": candidate})
                     return candidate, False
                 continue
-            self._verified(bucket, candidate, source, result)
+            self._verified(self.archive, candidate, source, result)
             return candidate, True
         raise VerificationError(f"archive keys {key} and {fallback} hold other content; refusing to overwrite")
 
     def _stream(self, action: Action, key: str, spool: BinaryIO | None) -> WriteResult:
-        return stream_version(
-            self.source_store, self.target, action.source, self.settings.archive_bucket, key,
-            metadata=self._metadata(action), headers=action.headers, if_absent=True, how=self.streaming, spool=spool,
-        )
+        options = PutOptions(self._metadata(action), action.headers, PutMode.create())
+        return stream_version(self.source_store, self.archive, action.source, key, options, self.streaming, spool)
 
     def _metadata(self, action: Action) -> dict[str, str]:
         """The source version's identity, its headers' digest and custom metadata, and what the stages
@@ -217,23 +206,20 @@ class Deliverer:
             metadata.update(stage.metadata(action))
         return metadata
 
-    def _copy(self, action: Action, src: tuple[str, str]) -> WriteResult:
+    def _copy(self, action: Action, src: tuple[Target, str]) -> WriteResult:
         """`src` -> primary key, server-side, with the version's headers and metadata: CopyObject, or
         UploadPartCopy above the threshold."""
         settings = self.settings
-        dest = (settings.s3_bucket, action.dest_key)
-        metadata = self._metadata(action)
+        options = PutOptions(self._metadata(action), action.headers)
         if action.source.size <= settings.multipart_copy_threshold:
-            return self.target.copy(*src, *dest, metadata=metadata, headers=action.headers)
+            return self.primary.copy(src, action.dest_key, options)
         what = f"{action.dest_key} ({action.source.size:,} bytes, over the multipart copy threshold)"
-        return copy_in_parts(
-            multipart(self.target, what), action.source, src, dest, metadata=metadata, headers=action.headers,
-            part_size=settings.part_size, copiers=self.part_pool,
-        )
+        return copy_in_parts(multipart(self.primary, what), action.source, src, action.dest_key, options,
+                             part_size=settings.part_size, copiers=self.part_pool)
 
-    def _verified(self, bucket: str, key: str, source: SourceObject, reported: WriteResult) -> str:
+    def _verified(self, target: Target, key: str, source: SourceObject, reported: WriteResult) -> str:
         """Check a write from what S3 reported; HEAD only when the write response proved nothing."""
-        evidence, problem = confirm(self.target, bucket, key, source, reported)
+        evidence, problem = confirm(target, key, source, reported)
         if problem:
             raise VerificationError(f"{key}: {problem}")
         if evidence is None:

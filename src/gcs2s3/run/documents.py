@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 from typing import Any, BinaryIO, TypeVar
 
-from gcs2s3.core.errors import Gcs2s3Error
+from gcs2s3.core.errors import Gcs2s3Error, NotFoundError
 from gcs2s3.core.hashes import BodyHasher, crc32c_b64
-from gcs2s3.core.models import Headers
+from gcs2s3.core.models import Headers, PutOptions
 from gcs2s3.stores.protocols import MultipartTarget, Target
 
 log = logging.getLogger(__name__)
@@ -38,28 +38,28 @@ class Found(enum.Enum):
 
 
 def load_document(
-    target: Target, bucket: str, key: str, what: str, parse: Callable[[bytes], T], not_read: str
+    target: Target, key: str, what: str, parse: Callable[[bytes], T], not_read: str
 ) -> tuple[Found, T | None]:
     """The document parsed, or why there is none. `not_read` says what a failed read costs."""
     try:
-        data = target.read_small(bucket, key)
-    except Gcs2s3Error as exc:
-        log.warning("%s s3://%s/%s not read (%s); %s", what, bucket, key, exc, not_read)
-        return Found.NOT_READ, None
-    if data is None:
+        data = target.get(key).body
+    except NotFoundError:
         return Found.MISSING, None
+    except Gcs2s3Error as exc:
+        log.warning("%s s3://%s/%s not read (%s); %s", what, target.bucket, key, exc, not_read)
+        return Found.NOT_READ, None
     try:
         return Found.READ, parse(data)
     except PARSE_ERRORS as exc:
-        log.warning("%s s3://%s/%s is unreadable (%s); it will be rewritten", what, bucket, key, exc)
+        log.warning("%s s3://%s/%s is unreadable (%s); it will be rewritten", what, target.bucket, key, exc)
         return Found.UNREADABLE, None
 
 
-def put_document(target: Target, bucket: str, key: str, body: bytes, content_type: str | None = None) -> None:
+def put_document(target: Target, key: str, body: bytes, content_type: str | None = None) -> None:
     hasher = BodyHasher()
     hasher.update(body)
-    target.put(bucket, key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c, metadata={}, if_absent=False,
-               headers=Headers(content_type=content_type))
+    options = PutOptions(headers=Headers(content_type=content_type), crc32c=hasher.crc32c, md5_b64=hasher.md5_b64)
+    target.put(key, body, options)
 
 
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode  # ASCII: any name, even a lone surrogate, survives
@@ -108,25 +108,25 @@ class EntryWriter:
 PART_BYTES = 16 * 1024 * 1024
 
 
-def put_file(target: Target, bucket: str, key: str, file: BinaryIO, size: int) -> None:
+def put_file(target: Target, key: str, file: BinaryIO, size: int) -> None:
     """A document written to a file stored at `key`: one PUT up to PART_BYTES, parts beyond (held one
     part at a time)."""
     file.seek(0)
     if size <= PART_BYTES or not isinstance(target, MultipartTarget):
-        put_document(target, bucket, key, file.read())
+        put_document(target, key, file.read())
         return
-    upload = target.create_multipart(bucket, key, {})
+    upload = target.create_multipart(key, PutOptions())
     try:
         parts: list[tuple[int, str, str | None]] = []
         whole = BodyHasher(md5=False)
         while chunk := file.read(PART_BYTES):
             whole.update(chunk)
             crc = crc32c_b64(chunk)
-            parts.append((len(parts) + 1, target.upload_part(bucket, key, upload, len(parts) + 1, chunk, crc), crc))
-        target.complete_multipart(bucket, key, upload, parts, crc32c=whole.crc32c, if_absent=False)
+            parts.append((len(parts) + 1, target.upload_part(key, upload, len(parts) + 1, chunk, crc), crc))
+        target.complete_multipart(key, upload, parts, crc32c=whole.crc32c)
     except BaseException:
         with contextlib.suppress(Gcs2s3Error):
-            target.abort_multipart(bucket, key, upload)
+            target.abort_multipart(key, upload)
         raise
 
 

@@ -16,7 +16,7 @@ import logging
 import marshal
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from gcs2s3.core.errors import Gcs2s3Error, NotFoundError
 from gcs2s3.run.documents import PARSE_ERRORS, EntryWriter, Found, decode_entries, iter_entries, put_file
@@ -95,13 +95,13 @@ class EntryStore(Generic[T]):
                 last = key
                 yield key, entry
 
-    def write(self, target: Target, bucket: str, key: str, format_version: int) -> None:
+    def write(self, target: Target, key: str, format_version: int) -> None:
         """Store the merged entries at `key` (the `encode_entries` format, written line by line)."""
         writer = EntryWriter(format_version, self._names)
         try:
             for name, entry in self.items():
                 writer.add(name, (getattr(entry, field) for field in self._names))
-            put_file(target, bucket, key, writer.file, writer.finish())
+            put_file(target, key, writer.file, writer.finish())
         finally:
             writer.close()
 
@@ -109,32 +109,71 @@ class EntryStore(Generic[T]):
         self._file.close()
 
 
-def load_entries(target: Target, bucket: str, key: str, format_version: int, entry: type[T], what: str,
+def load_entries(target: Target, key: str, format_version: int, entry: type[T], what: str,
                  not_read: str, legacy: int | None = None) -> tuple[Found, EntryStore[T]]:
     """The document at `key` streamed into a store, and how the reading went (as `load_document` tells
     it: a failed or unparsable read is a warning and an empty store, never an error). With `legacy`,
     the earlier one-object layout of that format is read whole, once."""
     try:
         try:
-            body = target.iter_body(bucket, key, BUFFER)
+            body = target.open(key, BUFFER)
             rows = iter_entries(body, format_version, what)
             return Found.READ, EntryStore(entry, ((name, entry(**values)) for name, values in rows))
         except ValueError:
             if legacy is None:
                 raise
-            data = target.read_small(bucket, key) or b""
+            data = target.get(key).body
             legacy_entries = decode_entries(data, format_version, entry, what, legacy=legacy)
             return Found.READ, EntryStore(entry, sorted(legacy_entries.items()))
     except NotFoundError:
         return Found.MISSING, EntryStore(entry)
     except Gcs2s3Error as exc:
-        log.warning("%s s3://%s/%s not read (%s); %s", what, bucket, key, exc, not_read)
+        log.warning("%s s3://%s/%s not read (%s); %s", what, target.bucket, key, exc, not_read)
         return Found.NOT_READ, EntryStore(entry)
     except PARSE_ERRORS as exc:
-        log.warning("%s s3://%s/%s is unreadable (%s); it will be rewritten", what, bucket, key, exc)
+        log.warning("%s s3://%s/%s is unreadable (%s); it will be rewritten", what, target.bucket, key, exc)
         return Found.UNREADABLE, EntryStore(entry)
 
 
 def merged(entry: type[T], stores: Sequence[EntryStore[T]]) -> EntryStore[T]:
     """Several stores as one: every entry of each, in key order (of one key: in the order of `stores`)."""
     return EntryStore(entry, heapq.merge(*(store._read() for store in stores), key=lambda pair: pair[0]))
+
+
+class EntryDocument(Generic[T]):
+    """A bookkeeping document of entries by key (the thumbnail record, the WordPress ledger): read from
+    the target into an EntryStore, looked up version by version as a run walks its plan, changed, and
+    written back merged. A subclass names its entry type, format, what it is called in warnings, what
+    a failed read costs (`not_read`) and the earlier one-object layout it still reads (`legacy`)."""
+
+    entry: ClassVar[type]
+    format_version: ClassVar[int]
+    what: ClassVar[str]
+    not_read: ClassVar[str]
+    legacy: ClassVar[int | None] = None
+
+    def __init__(self, entries: Iterable[tuple[str, T]] = (), *, store: EntryStore[T] | None = None) -> None:
+        """`entries` in key order (or a `store` already read)."""
+        self.store: EntryStore[T] = store if store is not None else EntryStore(self.entry, entries)
+        self.changed = False
+
+    @classmethod
+    def read_from(cls, target: Target, key: str) -> tuple[Found, EntryStore[T]]:
+        """The stored document streamed into a store, and how the reading went (`load_entries`)."""
+        return load_entries(target, key, cls.format_version, cls.entry, cls.what, cls.not_read, cls.legacy)
+
+    def save(self, target: Target, key: str) -> None:
+        self.store.write(target, key, self.format_version)
+        self.changed = False
+
+    def get(self, key: str, crc32c: str) -> T | None:
+        """The entry for this exact version of `key`, if any (walk keys in ascending order: one pass;
+        a merged document may hold entries of several versions of a key)."""
+        return self.store.of_version(key, crc32c)
+
+    def record(self, key: str, entry: T) -> None:
+        self.store.put(key, entry)
+        self.changed = True
+
+    def items(self) -> Iterator[tuple[str, T]]:
+        return self.store.items()

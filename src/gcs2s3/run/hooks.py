@@ -47,7 +47,7 @@ class RunContext:
     """What a stage may use for the whole run."""
 
     settings: Settings
-    target: Target
+    primary: Target  # the primary target's bucket, where a stage keeps its files and its bookkeeping
     plan: Plan
     stop: StopFlag
     dry_run: bool
@@ -58,7 +58,7 @@ class VerifyContext:
     """What a stage's `verify` hook checks against."""
 
     settings: Settings
-    target: Target
+    primary: Target
     plan: Plan  # the plan against the current listings: each action's `attached` keys are the stage's files
     deep: bool  # --deep-verify: read what is needed to check content, not just names
 
@@ -69,8 +69,7 @@ class Delivery:
 
     action: Action
     spool: Path | None  # the version's bytes, hash-checked, when `spool_suffix` asked for them
-    target: Target
-    bucket: str  # the primary bucket (the version's primary key, dest_key, is not written yet)
+    primary: Target  # the primary target (the version's primary key, dest_key, is not written yet)
     budget: ByteBudget  # the run's one memory bound: hold what the stage keeps in memory against it
 
 

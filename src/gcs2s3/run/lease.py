@@ -21,14 +21,14 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from gcs2s3.core.errors import Gcs2s3Error, IntegrityError, PreconditionFailedError, TransientError
+from gcs2s3.core.errors import Gcs2s3Error, IntegrityError, NotFoundError, PreconditionFailedError, TransientError
 from gcs2s3.core.hashes import BodyHasher
-from gcs2s3.core.models import Fetched, Headers
+from gcs2s3.core.models import Fetched, Headers, PutMode, PutOptions
+from gcs2s3.core.retrying import retried
 from gcs2s3.core.shards import Shard, bookkeeping_key
 from gcs2s3.stores.protocols import Target
 
@@ -84,11 +84,11 @@ class Busy:
 class Lease:
     """Taking, renewing and releasing the lease of one primary target (thread-safe)."""
 
-    def __init__(self, target: Target, bucket: str, key: str, *, ttl_s: int, run_id: str, version: str,
+    def __init__(self, target: Target, key: str, *, ttl_s: int, run_id: str, version: str,
                  on_lost: Callable[[], None]) -> None:
         self.target = target
-        self.bucket = bucket
         self.key = key
+        self.where = f"s3://{target.bucket}/{key}"
         self.ttl_s = ttl_s
         self.holder = Holder(run_id, socket.gethostname(), datetime.now(UTC).isoformat(timespec="seconds"),
                              version, ttl_s)
@@ -101,9 +101,9 @@ class Lease:
     def acquire(self) -> Busy | None:
         """Take the lease: None when this run holds it now, else who holds it."""
         try:
-            self.etag = self._put(if_absent=True)
+            self.etag = self._put(PutMode.create())
         except PreconditionFailedError:
-            current = self.target.fetch(self.bucket, self.key)
+            current = self._current()
             if current is None:  # released between the two requests: try once more
                 return self._retake(None)
             if self._ours(current):  # a retried create that had landed
@@ -117,9 +117,9 @@ class Lease:
     def _retake(self, current: Fetched | None) -> Busy | None:
         """Take over an expired lease (or create a released one), conditionally: one taker wins."""
         try:
-            self.etag = self._put(if_absent=current is None, if_match=current.etag if current else None)
+            self.etag = self._put(PutMode.create() if current is None else PutMode.update(current.etag))
         except PreconditionFailedError:
-            again = self.target.fetch(self.bucket, self.key)
+            again = self._current()
             if again is not None and self._ours(again):  # a retried takeover that had landed
                 return None
             return Busy.of(again)
@@ -142,7 +142,7 @@ class Lease:
         """After a renewal lost its condition: is the lease ours all the same? (A failed read leaves the
         question to the next renewal.)"""
         try:
-            current = self.target.fetch(self.bucket, self.key)
+            current = self._current()
         except Gcs2s3Error:
             return True
         return current is not None and self._ours(current)
@@ -157,31 +157,31 @@ class Lease:
 
     def _confirmed(self) -> Busy | None:
         """Read the lease back: on a server that ignores conditional writes, the last writer wins."""
-        current = self.target.fetch(self.bucket, self.key)
+        current = self._current()
         if current is not None and self._ours(current):
             return None
         self.etag = None
         return Busy.of(current)
 
-    def _put(self, *, if_absent: bool = False, if_match: str | None = None) -> str:
+    def _current(self) -> Fetched | None:
+        """The lease as stored now; None when there is none."""
+        try:
+            return self.target.get(self.key)
+        except NotFoundError:
+            return None
+
+    def _put(self, mode: PutMode) -> str:
         """One conditional PUT of our lease, tried up to PUT_ATTEMPTS times on transient failures and on
         a body the server refused as corrupted in transit (a retried create that had landed then meets
         its own lease: `acquire` recognises it by the run id)."""
         body = json.dumps(asdict(self.holder), separators=(",", ":")).encode()
         hasher = BodyHasher()
         hasher.update(body)
-        for attempt in range(1, PUT_ATTEMPTS + 1):
-            try:
-                result = self.target.put(self.bucket, self.key, body, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c,
-                                         metadata={}, if_absent=if_absent, if_match=if_match,
-                                         headers=Headers(content_type="application/json"))
-                return result.etag
-            except (TransientError, IntegrityError) as exc:
-                if attempt == PUT_ATTEMPTS:
-                    raise
-                log.warning("lease s3://%s/%s: retrying after %s", self.bucket, self.key, exc)
-                time.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")
+        options = PutOptions(headers=Headers(content_type="application/json"), mode=mode, crc32c=hasher.crc32c,
+                             md5_b64=hasher.md5_b64)
+        return retried(lambda: self.target.put(self.key, body, options).etag, attempts=PUT_ATTEMPTS,
+                       retry_on=(TransientError, IntegrityError),
+                       on_retry=lambda exc: log.warning("lease %s: retrying after %s", self.where, exc))
 
     def start_renewing(self) -> None:
         self._renewer = threading.Thread(target=self._renew_loop, name="gcs2s3-lease", daemon=True)
@@ -194,17 +194,17 @@ class Lease:
                 if self.etag is None:
                     return
                 try:
-                    self.etag = self._put(if_match=self.etag)
+                    self.etag = self._put(PutMode.update(self.etag))
                 except PreconditionFailedError:
                     if self._still_ours():  # a retried renewal that had landed, or undecided for now
                         continue
                     self.etag = None
-                    log.error("lost the lease s3://%s/%s to another run (this run was stalled past the "
-                              "%d s TTL): stopping", self.bucket, self.key, self.ttl_s)
+                    log.error("lost the lease %s to another run (this run was stalled past the %d s TTL): "
+                              "stopping", self.where, self.ttl_s)
                     self.on_lost()
                     return
                 except Gcs2s3Error as exc:  # tried again at the next interval, well inside the TTL
-                    log.warning("lease s3://%s/%s not renewed this time: %s", self.bucket, self.key, exc)
+                    log.warning("lease %s not renewed this time: %s", self.where, exc)
 
     def release(self) -> None:
         """Stop renewing and delete the lease if it is still ours; never raises."""
@@ -215,9 +215,9 @@ class Lease:
             if self.etag is None:
                 return
             try:
-                self.target.delete(self.bucket, self.key, if_match=self.etag)
+                self.target.delete(self.key, PutMode.update(self.etag))
             except Gcs2s3Error as exc:
-                log.warning("lease s3://%s/%s not released (%s); it expires after %d s", self.bucket, self.key,
+                log.warning("lease %s not released (%s); it expires after %d s", self.where,
                             exc, self.ttl_s)
             self.etag = None
 

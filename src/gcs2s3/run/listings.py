@@ -24,20 +24,18 @@ def source_listing(settings: Settings, store: Source) -> Iterator[SourceObject]:
 
 
 def primary_listing(settings: Settings, target: Target) -> Iterator[DestObject]:
-    return guarded(
-        target.list(settings.s3_bucket, settings.s3_prefix), f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"
-    )
+    return guarded(target.list(settings.s3_prefix), f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket")
 
 
-def probe_archive(settings: Settings, target: Target) -> None:
+def probe_archive(settings: Settings, archive: Target) -> None:
     """Fail with a ConfigError before any write when the archive bucket cannot be listed."""
     with as_config_error(f"archive bucket s3://{settings.archive_bucket}", "archive_bucket"):
-        target.probe(settings.archive_bucket, settings.archive_prefix)
+        archive.probe(settings.archive_prefix)
 
 
-def archive_listing(settings: Settings, target: Target) -> Iterator[DestObject]:
+def archive_listing(settings: Settings, archive: Target) -> Iterator[DestObject]:
     return guarded(
-        target.list(settings.archive_bucket, settings.archive_prefix),
+        archive.list(settings.archive_prefix),
         f"archive bucket s3://{settings.archive_bucket}",
         "archive_bucket",
     )

@@ -12,10 +12,10 @@ bounded window.
 from __future__ import annotations
 
 import logging
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 
+from gcs2s3.core.bounded import BoundedMap, done
 from gcs2s3.core.config import Settings
 from gcs2s3.core.keys import KeyRules
 from gcs2s3.core.models import Action, DestObject, Plan, SourceObject
@@ -93,13 +93,13 @@ def plan_streamed(
 
 
 def plan_run(
-    settings: Settings, sources: Iterable[SourceObject], targets: Iterable[DestObject], target: Target,
+    settings: Settings, sources: Iterable[SourceObject], targets: Iterable[DestObject], primary: Target,
     stages: Sequence[Claimant] = (), on_error: Callable[[BaseException], None] | None = None,
 ) -> tuple[Plan, StoredState]:
     """Plan from both listings (the primary's read on a second thread) and the stored state cache
     (streamed from S3 as the join reaches its keys), then confirm what neither settles (an object's
     headers, a multipart object's bytes) with one HEAD each, `settings.workers` at a time."""
-    stored = StoredState(target, settings.s3_bucket, state_key(settings.s3_prefix, settings.shard_spec))
+    stored = StoredState(primary, state_key(settings.s3_prefix, settings.shard_spec))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gcs2s3-list") as pool:
         plan, spool = plan_streamed(settings.key_rules, sources, targets, shard=settings.shard_spec,
                                     claimants=stages, cache=stored, vouch=vouched_packed, background=pool,
@@ -115,10 +115,14 @@ def plan_run(
         try:
             with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="gcs2s3-head") as pool:
                 def settle(action: Action) -> Action:
-                    return resolve(action, target.head(settings.s3_bucket, action.dest_key))
+                    return resolve(action, primary.head(action.dest_key))
 
-                for action in _in_order(pool, settle, spool.items()):
-                    settled.append(action)
+                # Written in key order: at most HEAD_WINDOW HEADs in flight, or done and waiting their turn.
+                def start(item: tuple[Action, bool]) -> Future[Action]:
+                    return pool.submit(settle, item[0]) if item[1] else done(item[0])
+
+                for _, future in BoundedMap(start, spool.items(), HEAD_WINDOW, ordered=True):
+                    settled.append(future.result())
         except BaseException:
             settled.close()
             raise
@@ -127,19 +131,3 @@ def plan_run(
         plan.actions = settled
     return plan, stored
 
-
-def _in_order(pool: Executor, settle: Callable[[Action], Action],
-              items: Iterable[tuple[Action, bool]]) -> Iterator[Action]:
-    """Each flagged action settled on `pool`, the others as they are, in the order given; at most
-    HEAD_WINDOW ahead of the one being yielded."""
-    window: deque[Future[Action] | Action] = deque()
-    for action, unsure in items:
-        window.append(pool.submit(settle, action) if unsure else action)
-        if len(window) >= HEAD_WINDOW:
-            yield _result(window.popleft())
-    while window:
-        yield _result(window.popleft())
-
-
-def _result(item: Future[Action] | Action) -> Action:
-    return item.result() if isinstance(item, Future) else item

@@ -15,30 +15,25 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 
 from gcs2s3.core.config import Settings
 from gcs2s3.core.errors import TransientError, UnreachableError, as_config_error
+from gcs2s3.core.retrying import retried
 from gcs2s3.stores.protocols import Source, Target
-
-BACKOFF_S = (0.5, 1.0, 2.0)  # before the second, third and later tries
 
 
 def _tried(ask: Callable[[], None], retries: int) -> None:
-    for attempt in range(retries + 1):
-        try:
-            ask()
-            return
-        except UnreachableError as exc:
-            if attempt == retries or exc.lasting:
-                raise
-        except TransientError:  # it answered (busy, 5xx): reached; the listing's own retries take over
-            return
-        time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+    try:
+        retried(ask, attempts=retries + 1, retry_on=UnreachableError,
+                give_up=lambda exc: isinstance(exc, UnreachableError) and exc.lasting)
+    except UnreachableError:
+        raise
+    except TransientError:  # it answered (busy, 5xx): reached; the listing's own retries take over
+        return
 
 
-def check_reachable(settings: Settings, source: Source, target: Target) -> None:
+def check_reachable(settings: Settings, source: Source, primary: Target) -> None:
     """Raise a ConfigError when GCS or S3 cannot be reached, or the source or primary bucket cannot
     be listed (not found, access denied); return when both answered."""
     timeout, retries = settings.network_timeout_s, settings.network_retries
@@ -49,7 +44,7 @@ def check_reachable(settings: Settings, source: Source, target: Target) -> None:
 
     def s3() -> None:
         with as_config_error(f"S3 bucket s3://{settings.s3_bucket}", "s3_bucket"):
-            _tried(lambda: target.probe(settings.s3_bucket, settings.s3_prefix, timeout), retries)
+            _tried(lambda: primary.probe(settings.s3_prefix, timeout), retries)
 
     answers: queue.Queue[BaseException | None] = queue.Queue()
 

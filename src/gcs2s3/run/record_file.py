@@ -1,18 +1,16 @@
-"""A temporary file of length-prefixed byte records: appended through a 1 MiB buffer, read back in the
-order written, from the start, as often as needed, through a 1 MiB buffer. What the plan spool
+"""A temporary file of byte records (framed by run/framing.py): appended through a 1 MiB buffer, read
+back in the order written, from the start, as often as needed, through a 1 MiB buffer. What the plan spool
 (run/action_spool.py) and the entry store (run/entry_store.py) keep on disk. The file is a
 TemporaryFile: the system removes it when it is closed or the process ends.
 """
 
 from __future__ import annotations
 
-import struct
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
-_LENGTH = struct.Struct(">I")
-BUFFER = 1024 * 1024
+from gcs2s3.run.framing import BUFFER, frame, read_frames
 
 
 class RecordFile:
@@ -23,7 +21,7 @@ class RecordFile:
         self.written = 0  # bytes, with the length prefixes
 
     def append(self, record: bytes) -> None:
-        self._pending.append(_LENGTH.pack(len(record)) + record)
+        self._pending.append(frame(record))
         self._pending_bytes += len(record) + 4
         self.written += len(record) + 4
         if self._pending_bytes >= BUFFER:
@@ -38,23 +36,7 @@ class RecordFile:
     def records(self) -> Iterator[bytes]:
         """Every record appended so far, in order."""
         self.flush()
-        position = 0
-        buffer = b""
-        start = 0
-        while True:
-            if len(buffer) - start < 4 or len(buffer) - start < 4 + _LENGTH.unpack_from(buffer, start)[0]:
-                self._file.seek(position)
-                more = self._file.read(BUFFER)
-                if not more:
-                    if start != len(buffer):
-                        raise EOFError("temporary record file ended inside a record")
-                    return
-                position += len(more)
-                buffer, start = buffer[start:] + more, 0
-                continue
-            (length,) = _LENGTH.unpack_from(buffer, start)
-            yield buffer[start + 4:start + 4 + length]
-            start += 4 + length
+        return read_frames(self._file)
 
     def close(self) -> None:
         self._file.close()

@@ -11,14 +11,14 @@ abandoned and collected).
 from __future__ import annotations
 
 import heapq
-import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
+from gcs2s3.run.framing import pair, read_frames, unpair
+
 RUN_BYTES = 32 * 1024 * 1024  # pairs held in memory at once (keys + records + ~120 bytes per pair)
 _PAIR_OVERHEAD = 120  # a tuple of two bytes objects and its list slot, in CPython
-_HEADER = struct.Struct(">II")
 # While merging, each run is read through its own buffer: 64 KiB, less when there are many runs, so that
 # all buffers together stay within 8 MiB (10 M objects spill ~150 runs a side, 100 M ~1,500): the merge
 # then holds as much for 100 M objects as for 10 M.
@@ -100,32 +100,10 @@ def _key(pair: tuple[bytes, bytes]) -> bytes:
 def _write_run(spill: BinaryIO, run: list[tuple[bytes, bytes]]) -> tuple[int, int]:
     """Append one sorted run to the spill file: (its offset, its pair count)."""
     offset = spill.seek(0, 2)
-    pack = _HEADER.pack
-    spill.write(b"".join(pack(len(k), len(r)) + k + r for k, r in run))
+    spill.write(b"".join(pair(k, r) for k, r in run))
     return offset, len(run)
 
 
 def _read_run(spill: BinaryIO, offset: int, count: int, read_size: int) -> Iterator[tuple[bytes, bytes]]:
     """One run, read back through its own buffer (the runs share the file, each at its own offset)."""
-    position = offset
-    buffer = b""
-    start = 0
-    unpack = _HEADER.unpack_from
-    size = _HEADER.size
-    for _ in range(count):
-        while True:
-            if len(buffer) - start >= size:
-                key_len, rec_len = unpack(buffer, start)
-                end = start + size + key_len + rec_len
-                if len(buffer) >= end:
-                    break
-            spill.seek(position)
-            more = spill.read(read_size)
-            if not more:
-                raise EOFError("sort spill file ended early")
-            position += len(more)
-            buffer = buffer[start:] + more
-            start = 0
-        key_start = start + size
-        yield buffer[key_start:key_start + key_len], buffer[key_start + key_len:end]
-        start = end
+    return map(unpair, read_frames(spill, offset, count, read_size))

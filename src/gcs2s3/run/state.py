@@ -105,17 +105,17 @@ class StateCache:
         return cls(decode_entries(data, STATE_FORMAT, StateEntry, "state", legacy=LEGACY_FORMAT))
 
 
-def load_state(target: Target, bucket: str, key: str) -> StateCache:
+def load_state(target: Target, key: str) -> StateCache:
     """The cache as stored; empty (with a warning, never an error) when missing or unreadable."""
-    _, cache = load_document(target, bucket, key, "state cache", StateCache.from_bytes,
+    _, cache = load_document(target, key, "state cache", StateCache.from_bytes,
                              "unchanged multipart objects cost a HEAD")
     return cache if cache is not None else StateCache()
 
 
-def stream_state(target: Target, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> Iterator[tuple[bytes, bytes]]:
+def stream_state(target: Target, key: str, chunk_size: int = 1024 * 1024) -> Iterator[tuple[bytes, bytes]]:
     """The stored cache's entries in key order as (key bytes, packed entry) pairs, streamed from the
     store without holding the document (for the streaming planner, core/stream_plan.py)."""
-    for name, values in iter_entries(target.iter_body(bucket, key, chunk_size), STATE_FORMAT, "state"):
+    for name, values in iter_entries(target.open(key, chunk_size), STATE_FORMAT, "state"):
         yield name.encode("utf-8", "surrogatepass"), pack_entry(StateEntry(**values))
 
 
@@ -135,25 +135,25 @@ class StoredState:
 
     `fingerprint` (after `drain`) identifies what was read, so that an unchanged cache is not rewritten."""
 
-    def __init__(self, target: Target, bucket: str, key: str, chunk_size: int = 1024 * 1024) -> None:
-        self.where = f"s3://{bucket}/{key}"
+    def __init__(self, target: Target, key: str, chunk_size: int = 1024 * 1024) -> None:
+        self.where = f"s3://{target.bucket}/{key}"
         self.complete = False
         self.legacy = False  # read in the earlier layout: rewritten even when its entries are unchanged
         self._hasher = hashlib.blake2b(digest_size=16)
-        self._stream = self._read(target, bucket, key, chunk_size)
+        self._stream = self._read(target, key, chunk_size)
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return self._stream
 
-    def _read(self, target: Target, bucket: str, key: str, chunk_size: int) -> Iterator[tuple[bytes, bytes]]:
+    def _read(self, target: Target, key: str, chunk_size: int) -> Iterator[tuple[bytes, bytes]]:
         try:
             try:
-                pairs = stream_state(target, bucket, key, chunk_size)
+                pairs = stream_state(target, key, chunk_size)
                 first = next(pairs, None)
             except ValueError as exc:  # the header: an earlier layout, or not ours
                 if "format" not in str(exc):
                     raise
-                pairs = iter(sorted(_legacy_pairs(target, bucket, key)))
+                pairs = iter(sorted(_legacy_pairs(target, key)))
                 first = next(pairs, None)
                 self.legacy = True
             for pair in itertools.chain([first] if first is not None else [], pairs):
@@ -176,15 +176,12 @@ class StoredState:
         return self._hasher.digest() if self.complete and not self.legacy else None
 
 
-def _legacy_pairs(target: Target, bucket: str, key: str) -> list[tuple[bytes, bytes]]:
-    data = target.read_small(bucket, key)
-    if data is None:
-        return []
-    cache = StateCache.from_bytes(data)
+def _legacy_pairs(target: Target, key: str) -> list[tuple[bytes, bytes]]:
+    cache = StateCache.from_bytes(target.get(key).body)
     return [(name.encode("utf-8", "surrogatepass"), pack_entry(entry)) for name, entry in cache.entries.items()]
 
 
-def write_state(target: Target, bucket: str, key: str, entries: Callable[[], Iterable[tuple[str, StateEntry]]],
+def write_state(target: Target, key: str, entries: Callable[[], Iterable[tuple[str, StateEntry]]],
                 stored: StoredState) -> bool:
     """Store the cache (`entries()` gives them in key order) written line by line, unless it holds
     exactly what `stored` read (drained): that is checked first, on the packed entries alone, so an
@@ -199,7 +196,7 @@ def write_state(target: Target, bucket: str, key: str, entries: Callable[[], Ite
     try:
         for name, entry in entries():
             writer.add(name, (entry.etag, entry.size, entry.crc32c, entry.generation, entry.md5, entry.headers))
-        put_file(target, bucket, key, writer.file, writer.finish())
+        put_file(target, key, writer.file, writer.finish())
         return True
     finally:
         writer.close()

@@ -26,7 +26,7 @@ from gcs2s3.run.listings import ListingGroup, primary_listing, probe_archive, so
 from gcs2s3.run.planning import plan_run
 from gcs2s3.run.state import StateEntry, StoredState, state_entry, state_key, write_state
 from gcs2s3.run.stopping import StopFlag
-from gcs2s3.stores.protocols import MultipartTarget, Source, Target
+from gcs2s3.stores.protocols import MultipartTarget, Stores, Target
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,10 @@ class SyncResult:
 class Engine(Protocol):
     """Where the listing and the copying run: this process (LocalEngine) or a Dask cluster (cluster.py)."""
 
-    def listings(
-        self, settings: Settings, source_store: Source, target: Target
-    ) -> tuple[Iterable[SourceObject], Iterable[DestObject]]: ...
+    def listings(self, settings: Settings, stores: Stores) -> tuple[Iterable[SourceObject], Iterable[DestObject]]: ...
 
     def deliver(
-        self, settings: Settings, source_store: Source, target: Target, todo: Iterable[Action], *,
+        self, settings: Settings, stores: Stores, todo: Iterable[Action], *,
         stages: Sequence[Stage], deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
     ) -> tuple[list[Outcome], int]: ...
 
@@ -69,31 +67,36 @@ class LocalEngine:
     """Both listings in this process (streamed into the planner; each walking its folders in parallel),
     then the Deliverer."""
 
-    def listings(
-        self, settings: Settings, source_store: Source, target: Target
-    ) -> tuple[Iterable[SourceObject], Iterable[DestObject]]:
-        return source_listing(settings, source_store), primary_listing(settings, target)
+    def listings(self, settings: Settings, stores: Stores) -> tuple[Iterable[SourceObject], Iterable[DestObject]]:
+        return source_listing(settings, stores.source), primary_listing(settings, stores.primary)
 
     def deliver(
-        self, settings: Settings, source_store: Source, target: Target, todo: Iterable[Action], *,
+        self, settings: Settings, stores: Stores, todo: Iterable[Action], *,
         stages: Sequence[Stage], deep_verify: bool, on_outcome: Callable[[Outcome], None] | None, stop: StopFlag,
     ) -> tuple[list[Outcome], int]:
-        deliverer = Deliverer(settings, source_store, target, stages=stages, deep_verify=deep_verify,
+        deliverer = Deliverer(settings, stores, stages=stages, deep_verify=deep_verify,
                               on_outcome=on_outcome, stop=stop)
         return deliverer.run(todo), deliverer.not_started
 
 
-def make_plan(
-    settings: Settings, source_store: Source, target: Target, engine: Engine | None = None,
+def make_plan(settings: Settings, stores: Stores, *, stages: Sequence[Stage] = (), engine: Engine | None = None,
+              stop: StopFlag | None = None) -> Plan:
+    """What a sync would do now, nothing written (`gcs2s3 plan`). The plan's actions are in a temporary
+    file, read in key order: use it as a context manager (or `close` it) to remove the file."""
+    return plan_with_state(settings, stores, engine, stages, stop)[0]
+
+
+def plan_with_state(
+    settings: Settings, stores: Stores, engine: Engine | None = None,
     stages: Sequence[Stage] = (), stop: StopFlag | None = None,
 ) -> tuple[Plan, StoredState]:
     """List both sides and plan (run/planning.plan_run): the plan's actions are on disk, in key order;
     the stored state cache it was settled from is drained (its fingerprint spares an unchanged rewrite).
     A stop, or a failure of either listing or of the planner, ends both listings at once."""
-    sources, targets = (engine or LocalEngine()).listings(settings, source_store, target)
+    sources, targets = (engine or LocalEngine()).listings(settings, stores)
     with ListingGroup(stop) as group:
-        return plan_run(settings, group.read(sources, "list-source"), group.read(targets, "list-primary"), target,
-                        stages, on_error=group.abort)
+        return plan_run(settings, group.read(sources, "list-source"), group.read(targets, "list-primary"),
+                        stores.primary, stages, on_error=group.abort)
 
 
 def next_state(plan: Plan, outcomes: list[Outcome]) -> Iterator[tuple[str, StateEntry]]:
@@ -107,10 +110,11 @@ def next_state(plan: Plan, outcomes: list[Outcome]) -> Iterator[tuple[str, State
             yield action.dest_key, state_entry(etag, action.source, digest(action.headers))
 
 
-def _save_state(settings: Settings, target: Target, stored: StoredState, plan: Plan, outcomes: list[Outcome]) -> None:
+def _save_state(settings: Settings, primary: Target, stored: StoredState, plan: Plan,
+                outcomes: list[Outcome]) -> None:
     key = state_key(settings.s3_prefix, settings.shard_spec)
     try:
-        write_state(target, settings.s3_bucket, key, lambda: next_state(plan, outcomes), stored)
+        write_state(primary, key, lambda: next_state(plan, outcomes), stored)
     except Gcs2s3Error as exc:
         log.warning("state cache s3://%s/%s not written (%s); the next run costs more HEADs", settings.s3_bucket,
                     key, exc)
@@ -118,8 +122,7 @@ def _save_state(settings: Settings, target: Target, stored: StoredState, plan: P
 
 def run_sync(
     settings: Settings,
-    source_store: Source,
-    target: Target,
+    stores: Stores,
     *,
     stages: Sequence[Stage],
     dry_run: bool = False,
@@ -135,9 +138,9 @@ def run_sync(
     stop = stop or StopFlag()
     engine = engine or LocalEngine()
     try:
-        plan, stored = make_plan(settings, source_store, target, engine, stages, stop)
+        plan, stored = plan_with_state(settings, stores, engine, stages, stop)
         result = SyncResult(plan=plan, dry_run=dry_run)
-        run = RunContext(settings, target, plan, stop, dry_run)
+        run = RunContext(settings, stores.primary, plan, stop, dry_run)
         _log_plan(plan)
         if not dry_run:
             for stage in stages:
@@ -147,15 +150,15 @@ def run_sync(
         if plan.count(*TODO_KINDS) and not dry_run:
             # One cheap request, so that a missing or forbidden archive bucket is a settings error
             # (exit 2, nothing written) rather than one failure per object.
-            probe_archive(settings, target)
-            result.aborted_uploads = abort_open_uploads(settings, target, plan)
+            probe_archive(settings, stores.archive)
+            result.aborted_uploads = abort_open_uploads(settings, stores, plan)
             result.outcomes, result.not_started = engine.deliver(
-                settings, source_store, target, plan.of_kind(*TODO_KINDS), stages=stages, deep_verify=deep_verify,
+                settings, stores, plan.of_kind(*TODO_KINDS), stages=stages, deep_verify=deep_verify,
                 on_outcome=on_outcome, stop=stop,
             )
         result.stage_reports = [r for r in (stage.finish(run, result.outcomes) for stage in stages) if r is not None]
         if not dry_run:
-            _save_state(settings, target, stored, plan, result.outcomes)
+            _save_state(settings, stores.primary, stored, plan, result.outcomes)
     finally:
         for stage in stages:
             stage.close()
@@ -185,7 +188,7 @@ def _own_uploads(settings: Settings, plan: Plan, open_keys: set[str]) -> set[str
     return own
 
 
-def abort_open_uploads(settings: Settings, target: Target, plan: Plan) -> int:
+def abort_open_uploads(settings: Settings, stores: Stores, plan: Plan) -> int:
     """Abort the multipart uploads left open under our two prefixes (by a run that was killed).
 
     Called before this run writes anything, so every open upload found belongs to an earlier run; two
@@ -193,26 +196,28 @@ def abort_open_uploads(settings: Settings, target: Target, plan: Plan) -> int:
     own keys (the other shards may be writing theirs right now); uploads of keys whose source is gone
     are left to the bucket's AbortIncompleteMultipartUpload lifecycle rule.
     """
-    if not isinstance(target, MultipartTarget):  # a target without multipart uploads has none open
-        return 0
-    places = {(settings.archive_bucket, settings.archive_prefix), (settings.s3_bucket, settings.s3_prefix)}
-    found: list[tuple[str, str, str, str]] = []  # (bucket, prefix, key, upload id)
-    for bucket, prefix in sorted(places):
+    places: dict[tuple[str, str], MultipartTarget] = {}
+    for target, prefix in ((stores.archive, settings.archive_prefix), (stores.primary, settings.s3_prefix)):
+        if isinstance(target, MultipartTarget):  # a target without multipart uploads has none open
+            places.setdefault((target.bucket, prefix), target)
+    found: list[tuple[MultipartTarget, str, str, str]] = []  # (target, prefix, key, upload id)
+    for (_, prefix), target in sorted(places.items(), key=lambda place: place[0]):
         try:
-            found += [(bucket, prefix, key, upload) for key, upload in target.open_uploads(bucket, prefix)]
+            found += [(target, prefix, key, upload) for key, upload in target.open_uploads(prefix)]
         except Gcs2s3Error as exc:  # cleanup only: never a reason not to deliver
-            _not_cleaned(bucket, prefix, exc)
+            _not_cleaned(target.bucket, prefix, exc)
     own = _own_uploads(settings, plan, {key for *_, key, _ in found}) if settings.shard_spec and found else None
     aborted = 0
-    for bucket, prefix, key, upload_id in found:
+    for target, prefix, key, upload_id in found:
         if own is not None and key not in own:
             continue
         try:
-            target.abort_multipart(bucket, key, upload_id)
+            target.abort_multipart(key, upload_id)
         except Gcs2s3Error as exc:
-            _not_cleaned(bucket, prefix, exc)
+            _not_cleaned(target.bucket, prefix, exc)
             continue
-        log.info("aborted a multipart upload left open by an earlier run: s3://%s/%s", bucket, key, extra={"key": key})
+        log.info("aborted a multipart upload left open by an earlier run: s3://%s/%s", target.bucket, key,
+                 extra={"key": key})
         aborted += 1
     return aborted
 

@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Executor, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from gcs2s3.core.errors import Gcs2s3Error, IntegrityError
 from gcs2s3.core.hashes import BodyHasher, crc32c_b64, md5_hex_to_b64
-from gcs2s3.core.models import Headers, SourceObject, WriteResult
+from gcs2s3.core.models import PutOptions, SourceObject, WriteResult
 from gcs2s3.run.budget import BufferPool, ByteBudget
 from gcs2s3.run.stopping import StopFlag
-from gcs2s3.stores.protocols import MultipartTarget, Source, Target, multipart
+from gcs2s3.stores.protocols import MultipartTarget, Part, Source, Target, multipart
 
 MAX_PARTS = 10_000  # S3's limit on parts per upload
-Part = tuple[int, str, str | None]  # (number, ETag, CRC32C)
 
 
 def part_size_for(size: int, part_size: int) -> int:
@@ -60,16 +59,13 @@ def stream_version(
     source_store: Source,
     target: Target,
     source: SourceObject,
-    bucket: str,
     key: str,
-    *,
-    metadata: Mapping[str, str],
-    headers: Headers,
-    if_absent: bool,
+    options: PutOptions,
     how: Streaming,
     spool: BinaryIO | None = None,
 ) -> WriteResult:
-    """Copy exactly `source` (its listed generation) to s3://bucket/key; returns what S3 reported.
+    """Copy exactly `source` (its listed generation) to `key` with these headers, metadata and mode;
+    returns what S3 reported.
 
     With `spool`, the bytes are also written to that file as they pass (it is emptied first): once the
     write is done, or refused because the key exists, the file holds the version, hash-checked.
@@ -78,24 +74,33 @@ def stream_version(
         spool.seek(0)
         spool.truncate()
     if source.size <= how.threshold:
-        with how.budget.hold(source.size), how.buffers.lent(source.size) as reused:
-            body = source_store.read(source, 0, source.size, reused)
-            if spool is not None:
-                spool.write(body)
-                spool.flush()
-            hasher = BodyHasher(md5=False)  # the server checks the listing's MD5 (Content-MD5)
-            hasher.update(body)
-            _check(hasher, source, key)
-            return target.put(
-                bucket, key, body, md5_b64=md5_hex_to_b64(source.md5) if source.md5 else None, crc32c=hasher.crc32c,
-                metadata=metadata, if_absent=if_absent, headers=headers,
-            )
+        return _put_whole(source_store, target, source, key, options, how, spool)
+    what = f"{key} ({source.size:,} bytes, over the multipart threshold)"
+    return _upload_in_parts(source_store, multipart(target, what), source, key, options, how, spool)
 
-    target = multipart(target, f"{key} ({source.size:,} bytes, over the multipart threshold)")
-    upload_id = target.create_multipart(bucket, key, metadata, headers)
+
+def _put_whole(source_store: Source, target: Target, source: SourceObject, key: str, options: PutOptions,
+               how: Streaming, spool: BinaryIO | None) -> WriteResult:
+    """One read, one PUT with the listing's MD5 as Content-MD5 and the CRC32C of the bytes read."""
+    with how.budget.hold(source.size), how.buffers.lent(source.size) as reused:
+        body = source_store.read(source, 0, source.size, reused)
+        if spool is not None:
+            spool.write(body)
+            spool.flush()
+        hasher = BodyHasher(md5=False)  # the server checks the listing's MD5 (Content-MD5)
+        hasher.update(body)
+        _check(hasher, source, key)
+        md5 = md5_hex_to_b64(source.md5) if source.md5 else None
+        return target.put(key, body, replace(options, crc32c=hasher.crc32c, md5_b64=md5))
+
+
+def _upload_in_parts(source_store: Source, target: MultipartTarget, source: SourceObject, key: str,
+                     options: PutOptions, how: Streaming, spool: BinaryIO | None) -> WriteResult:
+    """Parts read in order, uploaded by the shared pool, completed with the whole object's CRC32C."""
+    upload_id = target.create_multipart(key, options)
     uploads: list[Future[Part]] = []
     failures: list[BaseException] = []  # filled as uploads fail, so reading stops at the next part
-    with _aborting_on_failure(target, bucket, key, upload_id, uploads):
+    with _aborting_on_failure(target, key, upload_id, uploads):
         hasher = BodyHasher(md5=False)  # parts carry CRC32Cs; the completion the listing's full CRC32C
         for number, start, end in part_ranges(source.size, how.part_size):
             if failures:
@@ -116,7 +121,7 @@ def stream_version(
                 raise
 
             def upload(number: int = number, chunk: bytearray = chunk, crc: str = crc) -> Part:
-                return number, target.upload_part(bucket, key, upload_id, number, chunk, crc), crc
+                return number, target.upload_part(key, upload_id, number, chunk, crc), crc
 
             future = how.uploaders.submit(upload)
             # Given back when the part is uploaded, failed or cancelled before it started: the buffer
@@ -130,39 +135,36 @@ def stream_version(
             spool.flush()
         parts = _results(uploads)
         _check(hasher, source, key)
-        return target.complete_multipart(bucket, key, upload_id, parts, crc32c=hasher.crc32c, if_absent=if_absent)
+        return target.complete_multipart(key, upload_id, parts, crc32c=hasher.crc32c, mode=options.mode)
 
 
 def copy_in_parts(
     target: MultipartTarget,
     source: SourceObject,
-    src: tuple[str, str],
-    dest: tuple[str, str],
+    src: tuple[Target, str],
+    key: str,
+    options: PutOptions,
     *,
-    metadata: Mapping[str, str],
-    headers: Headers,
     part_size: int,
     copiers: Executor,
 ) -> WriteResult:
-    """Server-side copy of s3://src to s3://dest with UploadPartCopy (needed beyond CopyObject's 5 GB);
-    the completion carries the source version's CRC32C, which S3 checks against the copied parts."""
-    bucket, key = dest
-    upload_id = target.create_multipart(bucket, key, metadata, headers)
+    """Server-side copy of `src` to `key` with UploadPartCopy (needed beyond CopyObject's 5 GB); the
+    completion carries the source version's CRC32C, which S3 checks against the copied parts."""
+    upload_id = target.create_multipart(key, options)
     copies: list[Future[Part]] = []
-    with _aborting_on_failure(target, bucket, key, upload_id, copies):
+    with _aborting_on_failure(target, key, upload_id, copies):
 
         def copy_part(number: int, start: int, end: int) -> Part:
-            return number, *target.copy_part(bucket, key, upload_id, number, src, start, end)
+            return number, *target.copy_part(key, upload_id, number, src, start, end)
 
         copies.extend(copiers.submit(copy_part, *span) for span in part_ranges(source.size, part_size))
         parts = _results(copies)
-        return target.complete_multipart(bucket, key, upload_id, parts, crc32c=source.crc32c, if_absent=False)
+        return target.complete_multipart(key, upload_id, parts, crc32c=source.crc32c, mode=options.mode)
 
 
 @contextlib.contextmanager
-def _aborting_on_failure(
-    target: MultipartTarget, bucket: str, key: str, upload_id: str, parts: list[Future[Part]]
-) -> Iterator[None]:
+def _aborting_on_failure(target: MultipartTarget, key: str, upload_id: str,
+                         parts: list[Future[Part]]) -> Iterator[None]:
     """On any failure, let the parts already sent settle (cancel the others), then abort the upload:
     S3 may keep a part that was still arriving when the abort came."""
     try:
@@ -172,7 +174,7 @@ def _aborting_on_failure(
             future.cancel()
         wait(parts)
         with contextlib.suppress(Gcs2s3Error):
-            target.abort_multipart(bucket, key, upload_id)
+            target.abort_multipart(key, upload_id)
         raise
 
 

@@ -26,7 +26,7 @@ from gcs2s3.run.hooks import Stage, VerifyContext
 from gcs2s3.run.listings import archive_listing, primary_listing, source_listing
 from gcs2s3.run.planning import plan_streamed
 from gcs2s3.run.sorting import ExternalSorter
-from gcs2s3.stores.protocols import Source, Target
+from gcs2s3.stores.protocols import Stores, Target
 
 DEEP_CHUNK = 1024 * 1024
 log = logging.getLogger(__name__)
@@ -50,38 +50,37 @@ def written_mismatch(source: SourceObject, reported: WriteResult | DestObject) -
     return ("+".join(used) or None), None
 
 
-def deep_mismatch(target: Target, bucket: str, key: str, source: SourceObject) -> str | None:
+def deep_mismatch(target: Target, key: str, source: SourceObject) -> str | None:
     """Read the whole body back from S3 and compare its hashes with the source's."""
     hasher = BodyHasher()
-    for chunk in target.iter_body(bucket, key, DEEP_CHUNK):
+    for chunk in target.open(key, DEEP_CHUNK):
         hasher.update(chunk)
     problem = hasher.mismatch(source)
     return f"body read back: {problem}" if problem else None
 
 
 def confirm(
-    target: Target, bucket: str, key: str, source: SourceObject, reported: WriteResult | DestObject
+    target: Target, key: str, source: SourceObject, reported: WriteResult | DestObject
 ) -> tuple[str | None, str | None]:
     """`written_mismatch` of what S3 reported, asking S3 again with a HEAD when that proved nothing."""
     evidence, problem = written_mismatch(source, reported)
     if evidence is None:
-        head = target.head(bucket, key)
+        head = target.head(key)
         if head is None:
             return None, "not found"
         evidence, problem = written_mismatch(source, head)
     return evidence, problem
 
 
-def check_object(target: Target, bucket: str, listed: DestObject, source: SourceObject,
-                 deep: bool) -> str | None:
+def check_object(target: Target, listed: DestObject, source: SourceObject, deep: bool) -> str | None:
     """Problem with one listed target object, HEADing it only when its listing proves nothing."""
     if listed.size != source.size:
         return f"size {listed.size}, source has {source.size}"
-    evidence, problem = confirm(target, bucket, listed.key, source, listed)
+    evidence, problem = confirm(target, listed.key, source, listed)
     if problem is None and evidence is None:
         problem = "S3 reports neither an MD5 ETag nor a CRC32C for it; use --deep-verify"
     if problem is None and deep:
-        problem = deep_mismatch(target, bucket, listed.key, source)
+        problem = deep_mismatch(target, listed.key, source)
     return problem
 
 
@@ -100,8 +99,7 @@ class VerifyResult:
 
 def run_verify(
     settings: Settings,
-    source_store: Source,
-    target: Target,
+    stores: Stores,
     *,
     deep: bool = False,
     on_progress: Callable[[int], None] | None = None,
@@ -111,9 +109,9 @@ def run_verify(
     stage check its output (`stages`: the configured ones; their claims are respected as in a sync)."""
     rules = settings.key_rules
     with ThreadPoolExecutor(max_workers=2) as pool:  # all three listings at once
-        archived = pool.submit(ExternalSorter().extend, _pairs(archive_listing(settings, target)))
-        plan, _ = plan_streamed(rules, source_listing(settings, source_store), primary_listing(settings, target),
-                                claimants=stages, background=pool)
+        archived = pool.submit(ExternalSorter().extend, _pairs(archive_listing(settings, stores.archive)))
+        plan, _ = plan_streamed(rules, source_listing(settings, stores.source),
+                                primary_listing(settings, stores.primary), claimants=stages, background=pool)
         archive = archived.result()
     result = VerifyResult(refused=[Failure(r.name, r.reason) for r in plan.refused])
     for action, entry in zip(plan.actions, _archive_entries(rules, plan, archive), strict=True):
@@ -122,20 +120,20 @@ def run_verify(
             missing = "not delivered: missing from the primary target"
             result.problems.append(Failure(action.dest_key, missing))
         else:
-            problem = check_object(target, settings.s3_bucket, action.existing, source, deep)  # type: ignore[arg-type]
+            problem = check_object(stores.primary, action.existing, source, deep)  # type: ignore[arg-type]
             if problem:
                 result.problems.append(Failure(action.dest_key, problem))
         result.checked += 1
         if entry is None:
             result.problems.append(Failure(action.archive_key, "no archive entry for the current version"))
         else:
-            problem = check_object(target, settings.archive_bucket, entry, source, deep)
+            problem = check_object(stores.archive, entry, source, deep)
             if problem:
                 result.problems.append(Failure(entry.key, f"archive entry: {problem}"))
             result.archive_checked += 1
         if on_progress:
             on_progress(result.checked)
-    check = VerifyContext(settings, target, plan, deep)
+    check = VerifyContext(settings, stores.primary, plan, deep)
     try:
         for stage in stages:
             report = stage.verify(check)

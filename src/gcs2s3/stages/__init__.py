@@ -12,9 +12,13 @@ from gcs2s3.run.hooks import Stage
 
 
 def stages_for(settings: Settings) -> list[Stage]:
+    """The stages `settings` turn on; a ConfigError when a stage's own settings are wrong (checked
+    whether the stage is on or not: a typo must not wait for the day it is turned on)."""
     from gcs2s3.stages.thumbnails import Thumbnailer
+    from gcs2s3.stages.thumbnails.sizes import parse_sizes
     from gcs2s3.stages.wordpress import WordPressStage
 
+    parse_sizes(settings.thumbnail_sizes)
     stages: list[Stage] = []
     if settings.thumbnails:
         stages.append(Thumbnailer(settings))

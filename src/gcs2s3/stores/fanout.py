@@ -11,8 +11,10 @@ split: its parents are listed flat instead. Items come out in no particular orde
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from gcs2s3.core.bounded import BoundedMap
 
 T = TypeVar("T")
 # list_level(prefix, delimited) -> (items, sub-prefixes); sub-prefixes only when delimited
@@ -54,23 +56,5 @@ def _flat(
     workers: int,
 ) -> Iterator[T]:
     """Flat listings of `prefixes`, at most 2 x `workers` in flight (bounded memory)."""
-    queued = iter(prefixes)
-    pending: set[Future[tuple[list[T], list[str]]]] = set()
-
-    def submit_next() -> None:
-        prefix = next(queued, None)
-        if prefix is not None:
-            pending.add(pool.submit(list_level, prefix, False))
-
-    for _ in range(2 * workers):
-        submit_next()
-    try:
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                pending.discard(future)
-                yield from future.result()[0]
-                submit_next()
-    finally:
-        for future in pending:
-            future.cancel()
+    for _, future in BoundedMap(lambda prefix: pool.submit(list_level, prefix, False), prefixes, 2 * workers):
+        yield from future.result()[0]

@@ -2,8 +2,8 @@
 
 Lists with only the fields the planner needs, reads exact generations by byte range (so a version
 replaced mid-run is never mixed with its successor) with one media GET on the urllib3 pool of the
-client's authorized session, straight into a preallocated buffer (the SDK's download costs ~4x the
-CPU per GB, requests' per-call work doubles a small read's), and turns google-api-core / google-auth
+client's authorized session, straight into a preallocated buffer (the SDK's download reads small
+chunks, and requests' per-call work is most of a small read's cost), and turns google-api-core / google-auth
 / HTTP exceptions into `gcs2s3.core.errors` types.
 """
 
@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +30,8 @@ from google.oauth2 import service_account
 
 from gcs2s3.core.errors import AccessDeniedError, ConfigError, NotFoundError, StoreError, TransientError
 from gcs2s3.core.models import Headers, SourceObject
+from gcs2s3.core.retrying import retried
+from gcs2s3.stores import google_internals
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.network import unreachable
 from gcs2s3.stores.translate import translating
@@ -72,7 +73,7 @@ _translated = translating(_map_google)
 
 def _created(blob: storage.Blob) -> datetime:
     """timeCreated, parsed with fromisoformat: the SDK's strptime took a fifth of a no-change run's CPU."""
-    raw = blob._properties.get("timeCreated")
+    raw = google_internals.properties(blob).get("timeCreated")
     return datetime.fromisoformat(raw) if raw else blob.time_created
 
 
@@ -132,7 +133,7 @@ def _source_object(blob: storage.Blob) -> SourceObject:
         crc32c=blob.crc32c or "",
         generation=int(blob.generation or 0),
         created=_created(blob),
-        headers=_headers(blob._properties),
+        headers=_headers(google_internals.properties(blob)),
         metageneration=int(blob.metageneration or 1),
     )
 
@@ -156,11 +157,11 @@ class GcsSource:
                 "default credentials (GOOGLE_APPLICATION_CREDENTIALS)"
             ) from None
         adapter = requests.adapters.HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size)
-        self._client._http.mount("https://", adapter)
-        self._client._http.mount("http://", adapter)
+        google_internals.session(self._client).mount("https://", adapter)
+        google_internals.session(self._client).mount("http://", adapter)
         self.bucket = bucket
         self._bucket = self._client.bucket(bucket)
-        self._media = _MediaGets(self._client._http, self._timeout)
+        self._media = _MediaGets(google_internals.session(self._client), self._timeout)
 
     def list(self, prefix: str) -> Iterator[SourceObject]:
         return fanout_list(self._list_level, prefix)
@@ -195,25 +196,19 @@ class GcsSource:
         """Bytes [start, end) of exactly the listed generation, as stored (never decompressed), read
         straight into one preallocated buffer (`into`, when the caller reuses one). A read that fails on
         the way (connection dropped, 5xx, 429) is retried here, a few times, before the whole object is."""
-        for attempt in range(1, READ_ATTEMPTS + 1):
-            try:
-                return self._read_once(obj, start, end, into)
-            except TransientError:
-                if attempt == READ_ATTEMPTS:
-                    raise
-                time.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")
+        return retried(lambda: self._read_once(obj, start, end, into), attempts=READ_ATTEMPTS,
+                       retry_on=TransientError)
 
     @_translated("read")
     def _read_once(self, obj: SourceObject, start: int, end: int, into: bytearray | None) -> bytearray:
         """One media GET of the range. `Accept-Encoding: gzip` makes GCS send a gzip-encoded object as
         stored (no decompressive transcoding, which would also ignore the Range), so its hashes are those
         of the stored bytes. The body goes from the socket into the buffer with no intermediate chunks:
-        google-cloud-storage's download reads 8 KiB chunks and costs ~4x the CPU per GB (README)."""
+        google-cloud-storage's download reads 8 KiB chunks (docs/benchmarks.md has the difference)."""
         buffer = into if into is not None and len(into) == end - start else bytearray(end - start)
         if end <= start:
             return buffer
-        url = self._bucket.blob(obj.name, generation=obj.generation)._get_download_url(self._client)
+        url = google_internals.media_url(self._bucket, obj.name, obj.generation, self._client)
         headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "gzip"}
         try:
             response = self._media.get(url, headers)
@@ -239,9 +234,9 @@ class GcsSource:
 class _MediaGets:
     """Where the media GETs go: straight onto the urllib3 pool of the client's own authorized session
     (the same pool, TLS verification and CA bundle as its other requests), with the credentials'
-    headers added here. requests' per-call work (merging settings, reading the proxy environment,
-    hooks) cost 0.55 ms of CPU per read; this 0.22-0.28 (1,000 small reads, measured). Where a proxy
-    is configured for the URL the read goes through the session as before."""
+    headers added here, without requests' per-call work (merging settings, reading the proxy
+    environment, hooks), which would be most of a small read's CPU. Where a proxy is configured for
+    the URL the read goes through the session."""
 
     def __init__(self, session: Any, timeout: tuple[float, float] = (5, READ_TIMEOUT_S)) -> None:
         self._session = session
@@ -253,7 +248,7 @@ class _MediaGets:
         pool = self._pool(url)
         if pool is None:
             return self._session.get(url, headers=headers, stream=True, timeout=self._timeout).raw
-        self._session.credentials.before_request(self._session._auth_request, "GET", url, headers)
+        self._session.credentials.before_request(google_internals.auth_request(self._session), "GET", url, headers)
         return pool.urlopen(
             "GET", url[url.index("/", url.index("//") + 2):], headers=headers, redirect=False,
             assert_same_host=False, preload_content=False, decode_content=False, retries=False,
@@ -272,7 +267,7 @@ class _MediaGets:
             message = body.decode("utf-8", "replace")[:300] or http.client.responses.get(response.status, "")
         credentials = self._session.credentials
         if response.status == 401 and not isinstance(credentials, AnonymousCredentials):
-            credentials.refresh(self._session._auth_request)
+            credentials.refresh(google_internals.auth_request(self._session))
             return TransientError(f"GCS read: 401 {message} (credentials refreshed)", 401)
         return gexc.from_http_status(response.status, message)
 
@@ -296,8 +291,8 @@ class _MediaGets:
 def _done_with(response: urllib3.BaseHTTPResponse) -> None:
     """Give the connection back to the pool when its body was read to the end; else close it. (The body
     is read below urllib3, so closing the response would close a connection that is fine: every read
-    would then open a new one, measured through a counting proxy.)"""
-    body = getattr(response, "_fp", None)
+    would then open a new one; tests/test_data_path.py counts the connections.)"""
+    body = google_internals.raw_body(response)
     if isinstance(body, http.client.HTTPResponse) and body.isclosed():
         response.release_conn()
     else:
@@ -307,7 +302,7 @@ def _done_with(response: urllib3.BaseHTTPResponse) -> None:
 def _fill(response: urllib3.BaseHTTPResponse, buffer: bytearray) -> int:
     """Read the response body into `buffer`; how many bytes came. The body is read from http.client's
     own response (urllib3's `readinto` reads into a temporary bytes first), without content decoding."""
-    raw = getattr(response, "_fp", None) or response
+    raw = google_internals.raw_body(response) or response
     view = memoryview(buffer)
     filled = 0
     while filled < len(buffer):

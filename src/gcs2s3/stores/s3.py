@@ -7,7 +7,6 @@ overwritten, and botocore exceptions are translated into `gcs2s3.core.errors` ty
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -30,10 +29,12 @@ from gcs2s3.core.errors import (
     TransientError,
     UnreachableError,
 )
-from gcs2s3.core.models import DestObject, Fetched, Headers, WriteResult
+from gcs2s3.core.hashes import crc32c_b64
+from gcs2s3.core.models import OVERWRITE, DestObject, Fetched, PutMode, PutOptions, WriteResult
 from gcs2s3.stores.fanout import fanout_list
 from gcs2s3.stores.network import unreachable
-from gcs2s3.stores.s3_direct import DirectCalls
+from gcs2s3.stores.protocols import Part, Target
+from gcs2s3.stores.s3_direct import BotocoreWrites, DirectWrites, condition, header_values, result_of
 from gcs2s3.stores.translate import translating
 
 SETTINGS_READ_TIMEOUT_S = 8
@@ -89,16 +90,6 @@ def _from_client_error(what: str, exc: bexc.ClientError) -> Gcs2s3Error:
     return StoreError(message, status)
 
 
-def _header_args(headers: Headers | None) -> dict[str, str]:
-    """boto3's arguments for the standard headers that are set."""
-    if headers is None:
-        return {}
-    given = {"ContentType": headers.content_type, "CacheControl": headers.cache_control,
-             "ContentDisposition": headers.content_disposition, "ContentLanguage": headers.content_language,
-             "ContentEncoding": headers.content_encoding}
-    return {name: value for name, value in given.items() if value}
-
-
 def _age(headers: Mapping[str, str]) -> float | None:
     """Seconds since the object was last written, by the server's clock (its Date and Last-Modified)."""
     try:
@@ -117,10 +108,6 @@ def _http_date(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _result(response: Mapping[str, Any]) -> WriteResult:
-    return WriteResult(etag=str(response.get("ETag", "")).strip('"'), crc32c=response.get("ChecksumCRC32C"))
-
-
 def read_text_object(url: str) -> str:
     """The text of `s3://bucket/key` (the settings file), read with the standard AWS credentials;
     every failure is a ConfigError that says what to fix."""
@@ -130,10 +117,8 @@ def read_text_object(url: str) -> str:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
         # the first request of a run: an unreachable S3 must fail it in seconds, not after minutes of retries
-        body = S3Target(region, pool_size=1, read_timeout_s=SETTINGS_READ_TIMEOUT_S, attempts=3).read_small(bucket, key)
-        if body is None:
-            raise NotFoundError(f"{url}: NoSuchKey", 404)
-        return body.decode("utf-8")
+        target = S3Target(bucket, region, pool_size=1, read_timeout_s=SETTINGS_READ_TIMEOUT_S, attempts=3)
+        return target.get(key).body.decode("utf-8")
     except NotFoundError:
         raise ConfigError(f"settings file {url} not found: upload it there, or check the bucket and key") from None
     except AccessDeniedError as exc:
@@ -148,7 +133,7 @@ def read_text_object(url: str) -> str:
 
 
 # botocore's own SigV4 signer for S3, not the CRT one it picks when awscrt is installed: the CRT signer
-# copies every body into a new BytesIO before signing (0.1 s/GB of client CPU, measured).
+# copies every body into a new BytesIO before signing. The direct transport signs with the same class.
 _PYTHON_SIGV4 = "s3v4-gcs2s3"
 botocore.auth.AUTH_TYPE_MAPS.setdefault(_PYTHON_SIGV4, botocore.auth.S3SigV4Auth)
 
@@ -157,12 +142,13 @@ def _python_sigv4(signature_version: object = None, **_: object) -> str | None:
     return _PYTHON_SIGV4 if signature_version in ("v4", "s3v4") else None
 
 
-class S3Target:
-    """One boto3 client serving the primary and the archive bucket (thread-safe, pooled)."""
+class _Connection:
+    """One botocore client (thread-safe, pooled) and the data-path transport chosen for it, shared by
+    every bucket opened through it."""
 
-    def __init__(self, region: str, pool_size: int = 16, connect_timeout_s: float = 5, read_timeout_s: float = 60,
-                 attempts: int | None = None) -> None:
-        config = Config(
+    def __init__(self, region: str, pool_size: int, connect_timeout_s: float, read_timeout_s: float,
+                 attempts: int | None, direct: bool) -> None:
+        self.config = Config(
             region_name=region,
             connect_timeout=connect_timeout_s,
             read_timeout=read_timeout_s,
@@ -176,26 +162,53 @@ class S3Target:
             # We compute and send our own checksums; do not let botocore hash every body a second time.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            # No SHA-256 of each body for the signature (1.0 s/GB of client CPU): every body we send
-            # carries Content-MD5 and/or CRC32C that S3 checks on receipt, and TLS protects it on the
-            # way (botocore signs only over plain HTTP, where the checksums still protect it).
+            # No SHA-256 of each body for the signature: every body we send carries Content-MD5 and/or
+            # CRC32C that S3 checks on receipt, and TLS protects it on the way.
             s3={"payload_signing_enabled": False},
         )
-        # Timestamps (LastModified) stay unparsed strings: nothing here reads them, and botocore's
-        # dateutil parsing of one per listed key was a large share of a no-change run's CPU.
-        core = botocore.session.get_session()
-        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-        self._core, self._config = core, config
-        self._client = core.create_client("s3", config=config)
-        self._client.meta.events.register("choose-signer.s3", _python_sigv4)
-        self._direct = DirectCalls(self._client)
+        # Timestamps (LastModified) stay unparsed strings: nothing here reads them, and parsing one per
+        # listed key is a large share of a no-change run's CPU.
+        self.core = botocore.session.get_session()
+        self.core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+        self.client = self.core.create_client("s3", config=self.config)
+        self.client.meta.events.register("choose-signer.s3", _python_sigv4)
+        self.writes = DirectWrites(self.client) if direct else BotocoreWrites(self.client)
 
-    def list(self, bucket: str, prefix: str) -> Iterator[DestObject]:
-        return fanout_list(functools.partial(self._list_level, bucket), prefix)
+    def quick_client(self, timeout_s: float) -> Any:
+        """A client that tries once, answered within `timeout_s` (the reachability check retries itself)."""
+        return self.core.create_client("s3", config=self.config.merge(Config(
+            connect_timeout=timeout_s, read_timeout=timeout_s, retries={"total_max_attempts": 1})))
+
+
+class S3Target:
+    """One S3 bucket. `at(bucket)` opens another bucket on the same client and pool (the primary and the
+    archive target of a run share one). `direct=False` makes every call through botocore's pipeline
+    (s3_direct.py says what the direct transport saves)."""
+
+    def __init__(self, bucket: str, region: str = "us-east-1", pool_size: int = 16, connect_timeout_s: float = 5,
+                 read_timeout_s: float = 60, attempts: int | None = None, *, direct: bool = True,
+                 connection: _Connection | None = None) -> None:
+        self.bucket = bucket
+        self._connection = connection or _Connection(region, pool_size, connect_timeout_s, read_timeout_s,
+                                                     attempts, direct)
+        self._client = self._connection.client
+        self._writes = self._connection.writes
+
+    def at(self, bucket: str) -> S3Target:
+        return S3Target(bucket, connection=self._connection)
+
+    def _source_bucket(self, src: tuple[Target, str]) -> tuple[str, str]:
+        store, key = src
+        if getattr(store, "_connection", None) is not self._connection:
+            raise ValueError("a server-side copy needs a source opened from this target (S3Target.at)")
+        return store.bucket, key
+
+    def list(self, prefix: str) -> Iterator[DestObject]:
+        return fanout_list(self._list_level, prefix)
 
     @_translated("listing")
-    def _list_level(self, bucket: str, prefix: str, delimited: bool) -> tuple[list[DestObject], list[str]]:
-        args = {"Bucket": bucket, "Prefix": prefix, **({"Delimiter": "/"} if delimited else {})}
+    def _list_level(self, prefix: str, delimited: bool) -> tuple[list[DestObject], list[str]]:
+        args = {"Bucket": self.bucket, "Prefix": prefix, **({"Delimiter": "/"} if delimited else {})}
         items: list[DestObject] = []
         prefixes: list[str] = []
         for page in self._client.get_paginator("list_objects_v2").paginate(**args):
@@ -207,10 +220,10 @@ class S3Target:
         return items, prefixes
 
     @_translated("listing")
-    def list_range(self, bucket: str, prefix: str, start: str, end: str | None) -> list[DestObject]:
+    def list_range(self, prefix: str, start: str, end: str | None) -> list[DestObject]:
         """The keys under `prefix` whose part below it lies in [start, end) (end None: no bound)."""
         low, high = prefix + start, (prefix + end if end is not None else None)
-        args: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if start:  # StartAfter is exclusive: start just before `low`, drop what precedes it
             args["StartAfter"] = low[:-1] + chr(ord(low[-1]) - 1) + "\U0010ffff" if ord(low[-1]) else low[:-1]
         items: list[DestObject] = []
@@ -224,19 +237,16 @@ class S3Target:
         return items
 
     @_translated("listing")
-    def probe(self, bucket: str, prefix: str, timeout_s: float | None = None) -> None:
+    def probe(self, prefix: str, timeout_s: float | None = None) -> None:
         """One cheap request that fails (not found / access denied) when the bucket cannot be listed.
         With `timeout_s`: one try, answered within that long (the reachability check retries itself)."""
-        client = self._client
-        if timeout_s is not None:
-            client = self._core.create_client("s3", config=self._config.merge(Config(
-                connect_timeout=timeout_s, read_timeout=timeout_s, retries={"total_max_attempts": 1})))
-        client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        client = self._client if timeout_s is None else self._connection.quick_client(timeout_s)
+        client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
 
     @_translated("head")
-    def head(self, bucket: str, key: str) -> DestObject | None:
+    def head(self, key: str) -> DestObject | None:
         try:
-            response = self._client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            response = self._client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except bexc.ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
                 return None
@@ -251,70 +261,26 @@ class S3Target:
         )
 
     @_translated("put")
-    def put(
-        self,
-        bucket: str,
-        key: str,
-        body: bytes,
-        *,
-        md5_b64: str | None,
-        crc32c: str,
-        metadata: Mapping[str, str],
-        if_absent: bool,
-        headers: Headers | None = None,
-        if_match: str | None = None,
-    ) -> WriteResult:
-        done = self._direct.put(bucket, key, body, md5_b64=md5_b64, crc32c=crc32c, metadata=metadata,
-                                headers=headers, if_absent=if_absent, if_match=if_match)
-        if done is not None:
-            return done
-        extra: dict[str, str] = {"IfNoneMatch": "*"} if if_absent else {}
-        if md5_b64:
-            extra["ContentMD5"] = md5_b64
-        if if_match:
-            extra["IfMatch"] = f'"{if_match}"'
-        extra.update(_header_args(headers))
-        response = self._client.put_object(
-            Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
-            Metadata=dict(metadata), **extra,
-        )
-        return self._direct.botocore_did(bucket, _result(response))
+    def put(self, key: str, body: bytes | bytearray, options: PutOptions) -> WriteResult:
+        return self._writes.put(self.bucket, key, body, options, options.crc32c or crc32c_b64(body))
 
     @_translated("create multipart upload")
-    def create_multipart(
-        self, bucket: str, key: str, metadata: Mapping[str, str], headers: Headers | None = None
-    ) -> str:
+    def create_multipart(self, key: str, options: PutOptions) -> str:
         response = self._client.create_multipart_upload(
-            Bucket=bucket, Key=key, Metadata=dict(metadata), ChecksumAlgorithm="CRC32C", ChecksumType="FULL_OBJECT",
-            **_header_args(headers),
+            Bucket=self.bucket, Key=key, Metadata=dict(options.metadata), ChecksumAlgorithm="CRC32C",
+            ChecksumType="FULL_OBJECT", **header_values(options.headers, 2),
         )
         return str(response["UploadId"])
 
     @_translated("upload part")
-    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes, crc32c: str) -> str:
-        done = self._direct.upload_part(bucket, key, upload_id, number, body, crc32c)
-        if done is not None:
-            return done
-        response = self._client.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
-            ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
-        )
-        return self._direct.botocore_did(bucket, str(response["ETag"]))
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes | bytearray, crc32c: str) -> str:
+        return self._writes.upload_part(self.bucket, key, upload_id, number, body, crc32c)
 
     @_translated("complete multipart upload")
-    def complete_multipart(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        parts: Sequence[tuple[int, str, str | None]],
-        *,
-        crc32c: str,
-        if_absent: bool,
-    ) -> WriteResult:
-        extra = {"IfNoneMatch": "*"} if if_absent else {}
+    def complete_multipart(self, key: str, upload_id: str, parts: Sequence[Part], *, crc32c: str,
+                           mode: PutMode = OVERWRITE) -> WriteResult:
         response = self._client.complete_multipart_upload(
-            Bucket=bucket,
+            Bucket=self.bucket,
             Key=key,
             UploadId=upload_id,
             MultipartUpload={
@@ -325,71 +291,53 @@ class S3Target:
             },
             ChecksumCRC32C=crc32c,
             ChecksumType="FULL_OBJECT",
-            **extra,
+            **condition(mode, 2),
         )
-        return _result(response)
+        return result_of(response)
 
     @_translated("delete")
-    def delete(self, bucket: str, key: str, if_match: str | None = None) -> None:
-        extra = {"IfMatch": f'"{if_match}"'} if if_match else {}
-        self._client.delete_object(Bucket=bucket, Key=key, **extra)
+    def delete(self, key: str, mode: PutMode = OVERWRITE) -> None:
+        if mode.kind == "create":
+            raise ValueError("a delete takes mode overwrite or update")
+        self._client.delete_object(Bucket=self.bucket, Key=key, **condition(mode, 2))
 
     @_translated("abort multipart upload")
-    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
-        self._client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
     @_translated("listing multipart uploads")
-    def open_uploads(self, bucket: str, prefix: str) -> list[tuple[str, str]]:
-        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
+    def open_uploads(self, prefix: str) -> list[tuple[str, str]]:
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=prefix)
         return [(upload["Key"], upload["UploadId"]) for page in pages for upload in page.get("Uploads", ())]
 
     @_translated("copy part")
-    def copy_part(
-        self, bucket: str, key: str, upload_id: str, number: int, src: tuple[str, str], start: int, end: int
-    ) -> tuple[str, str | None]:
+    def copy_part(self, key: str, upload_id: str, number: int, src: tuple[Target, str], start: int,
+                  end: int) -> tuple[str, str | None]:
+        bucket, source_key = self._source_bucket(src)
         response = self._client.upload_part_copy(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-            CopySource={"Bucket": src[0], "Key": src[1]}, CopySourceRange=f"bytes={start}-{end - 1}",
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number,
+            CopySource={"Bucket": bucket, "Key": source_key}, CopySourceRange=f"bytes={start}-{end - 1}",
         )
         result = response.get("CopyPartResult", {})
         return str(result["ETag"]), result.get("ChecksumCRC32C")
 
     @_translated("copy")
-    def copy(
-        self, src_bucket: str, src_key: str, bucket: str, key: str, *, metadata: Mapping[str, str], headers: Headers
-    ) -> WriteResult:
-        done = self._direct.copy(src_bucket, src_key, bucket, key, metadata=metadata, headers=headers)
-        if done is not None:
-            return done
-        response = self._client.copy_object(
-            Bucket=bucket,
-            Key=key,
-            CopySource={"Bucket": src_bucket, "Key": src_key},
-            MetadataDirective="REPLACE",
-            Metadata=dict(metadata),
-            ChecksumAlgorithm="CRC32C",
-            **_header_args(headers),
-        )
-        return self._direct.botocore_did(bucket, _result(response.get("CopyObjectResult", {})))
-
-    def read_small(self, bucket: str, key: str) -> bytes | None:
-        fetched = self.fetch(bucket, key)
-        return fetched.body if fetched is not None else None
+    def copy(self, src: tuple[Target, str], key: str, options: PutOptions) -> WriteResult:
+        if options.mode.kind != "overwrite":
+            raise ValueError("a server-side copy takes mode overwrite")
+        return self._writes.copy(self._source_bucket(src), self.bucket, key, options)
 
     @_translated("get")
-    def fetch(self, bucket: str, key: str) -> Fetched | None:
-        try:
-            response = self._client.get_object(Bucket=bucket, Key=key)
-        except bexc.ClientError as exc:
-            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
-                return None
-            raise
+    def get(self, key: str) -> Fetched:
+        response = self._client.get_object(Bucket=self.bucket, Key=key)
         body = bytes(response["Body"].read())
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         return Fetched(body, str(response.get("ETag", "")).strip('"'), _age(headers))
 
-    def iter_body(self, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
-        body = self._get(bucket, key)["Body"]
+    def open(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        return self._chunks(self._get(key)["Body"], chunk_size)
+
+    def _chunks(self, body: Any, chunk_size: int) -> Iterator[bytes]:
         try:
             while chunk := self._read(body, chunk_size):
                 yield chunk
@@ -397,8 +345,8 @@ class S3Target:
             body.close()
 
     @_translated("get")
-    def _get(self, bucket: str, key: str) -> dict[str, Any]:
-        return self._client.get_object(Bucket=bucket, Key=key)
+    def _get(self, key: str) -> dict[str, Any]:
+        return self._client.get_object(Bucket=self.bucket, Key=key)
 
     @_translated("read body")
     def _read(self, body: Any, size: int) -> bytes:

@@ -1,19 +1,21 @@
-"""The three hot S3 calls (PutObject, UploadPart, CopyObject) sent without botocore's call pipeline.
+"""The S3 data path's transports: the three hot calls (PutObject, UploadPart, CopyObject) made through
+botocore (`BotocoreWrites`), or sent without botocore's call pipeline (`DirectWrites`), which the
+S3 target picks once, when it is made. The one table of standard headers both use lives here.
 
-A botocore call costs ~0.8 ms of client CPU besides moving the bytes (event emission, parameter
-validation and serialisation, endpoint rules, response parsing); a delivery makes two or three of
-them per object. Here the request is built by hand, signed with botocore's own SigV4 signer, and sent
-on the botocore client's own connection pool (same TLS settings, proxies and pool size): a CopyObject
-costs 0.53 ms of CPU instead of 0.83 (README, "What the data path is, and why").
+A botocore call spends client CPU besides moving the bytes (event emission, parameter validation and
+serialisation, endpoint rules, response parsing); a delivery makes two or three of them per object.
+The direct transport builds the request by hand, signs it with botocore's own SigV4 signer under the
+client's own configuration (no SHA-256 of the body), and sends it on the botocore client's own
+connection pool (same TLS settings, proxies and pool size); docs/benchmarks.md has what it saves.
 
 Nothing is guessed: the bucket's URL and signing region are taken, once per bucket, from a call that
 botocore builds and signs itself (and that is stopped before it is sent), so addressing style, custom
 endpoints, FIPS/dual-stack settings and the region are botocore's. Only a plain success and the two
 answers botocore would only get again (404, 412: raised as botocore's ClientError) are handled here.
 Anything else (another error status, a 200 with an error inside, a connection error, a header that is
-not ASCII) returns None and the caller makes the same call through botocore, which owns retries,
-redirects and error parsing; when botocore then succeeds where the direct call was refused as
-misdirected, the direct path is switched off for that bucket.
+not ASCII) makes the same call through botocore, which owns retries, redirects and error parsing;
+when botocore then succeeds where the direct call was refused as misdirected, the direct path is
+switched off for that bucket.
 """
 
 from __future__ import annotations
@@ -26,31 +28,77 @@ from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-import botocore.auth
 from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from gcs2s3.core.models import Headers, WriteResult
+from gcs2s3.core.models import Headers, PutMode, PutOptions, WriteResult
 from gcs2s3.core.version import VERSION
+from gcs2s3.stores import botocore_internals
 
 T = TypeVar("T")
 _MISDIRECTED = {301, 307, 400, 403}
 # Answers that botocore would only get again: raised as botocore would raise them (412: a condition
 # such as If-None-Match failed, the lease and the archive rely on it; 404: no such bucket, key or upload).
 _FINAL = {404, 412}
-_HEADER_NAMES = {
-    "content_type": "Content-Type", "cache_control": "Cache-Control",
-    "content_disposition": "Content-Disposition", "content_language": "Content-Language",
-    "content_encoding": "Content-Encoding",
-}
+# (Headers field, HTTP header, botocore parameter) of every standard header an object carries
+HEADER_FIELDS = (
+    ("content_type", "Content-Type", "ContentType"),
+    ("cache_control", "Cache-Control", "CacheControl"),
+    ("content_disposition", "Content-Disposition", "ContentDisposition"),
+    ("content_language", "Content-Language", "ContentLanguage"),
+    ("content_encoding", "Content-Encoding", "ContentEncoding"),
+)
 
 
-class _UnsignedPayloadSigV4(botocore.auth.S3SigV4Auth):
-    """SigV4 over the headers only: every body sent here carries a CRC32C (and a single PUT the
-    listing's MD5) that S3 checks on receipt, so no SHA-256 of the body (1 s/GB of CPU)."""
+def header_values(headers: Headers, column: int) -> dict[str, str]:
+    """The headers that are set, named by HEADER_FIELDS' `column` (1: HTTP, 2: botocore)."""
+    return {row[column]: value for row in HEADER_FIELDS if (value := getattr(headers, row[0]))}
 
-    def _should_sha256_sign_payload(self, request: AWSRequest) -> bool:
-        return False
+
+def condition(mode: PutMode, column: int) -> dict[str, str]:
+    """A write's condition as request headers (column 1) or botocore parameters (column 2)."""
+    if mode.kind == "create":
+        return {("", "If-None-Match", "IfNoneMatch")[column]: "*"}
+    if mode.kind == "update":
+        return {("", "If-Match", "IfMatch")[column]: f'"{mode.etag}"'}
+    return {}
+
+
+def result_of(response: Mapping[str, Any]) -> WriteResult:
+    """A botocore write response's ETag and CRC32C."""
+    return WriteResult(etag=str(response.get("ETag", "")).strip('"'), crc32c=response.get("ChecksumCRC32C"))
+
+
+class BotocoreWrites:
+    """The hot calls made through botocore."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def put(self, bucket: str, key: str, body: bytes | bytearray, options: PutOptions, crc32c: str) -> WriteResult:
+        extra = {**condition(options.mode, 2), **header_values(options.headers, 2)}
+        if options.md5_b64:
+            extra["ContentMD5"] = options.md5_b64
+        response = self._client.put_object(
+            Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
+            Metadata=dict(options.metadata), **extra,
+        )
+        return result_of(response)
+
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes | bytearray,
+                    crc32c: str) -> str:
+        response = self._client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
+            ChecksumAlgorithm="CRC32C", ChecksumCRC32C=crc32c,
+        )
+        return str(response["ETag"])
+
+    def copy(self, src: tuple[str, str], bucket: str, key: str, options: PutOptions) -> WriteResult:
+        response = self._client.copy_object(
+            Bucket=bucket, Key=key, CopySource={"Bucket": src[0], "Key": src[1]}, MetadataDirective="REPLACE",
+            Metadata=dict(options.metadata), ChecksumAlgorithm="CRC32C", **header_values(options.headers, 2),
+        )
+        return result_of(response.get("CopyObjectResult", {}))
 
 
 class _NoBody:
@@ -92,12 +140,11 @@ def _xml_value(body: bytes, tag: bytes) -> str | None:
     return body[start:end].decode().replace("&quot;", '"').replace("&#34;", '"') if end >= 0 else None
 
 
-class DirectCalls:
-    """PutObject, UploadPart and CopyObject for one botocore S3 client; each returns None where the
-    caller must make the call through botocore instead."""
+class DirectWrites(BotocoreWrites):
+    """The hot calls sent directly, each made through botocore instead when the direct call declines."""
 
     def __init__(self, client: Any) -> None:
-        self._client = client
+        super().__init__(client)
         self._lock = threading.Lock()
         self._bases: dict[str, tuple[str, str] | None] = {}  # bucket -> (URL prefix, region) or None: off
         self._declined = threading.local()  # the status of this thread's last declined direct call
@@ -105,53 +152,43 @@ class DirectCalls:
         self._seen = threading.local()
         client.meta.events.register_first("before-send.s3.HeadObject", _capturing(self._probe_key, self._seen))
 
-    def put(
-        self, bucket: str, key: str, body: bytes | bytearray, *, md5_b64: str | None, crc32c: str,
-        metadata: Mapping[str, str], headers: Headers | None, if_absent: bool, if_match: str | None,
-    ) -> WriteResult | None:
-        sent = {**_standard(headers), **_meta(metadata), "x-amz-checksum-crc32c": crc32c,
-                "x-amz-sdk-checksum-algorithm": "CRC32C"}
-        if md5_b64:
-            sent["Content-MD5"] = md5_b64
-        if if_absent:
-            sent["If-None-Match"] = "*"
-        if if_match:
-            sent["If-Match"] = f'"{if_match}"'
+    def put(self, bucket: str, key: str, body: bytes | bytearray, options: PutOptions, crc32c: str) -> WriteResult:
+        sent = {**header_values(options.headers, 1), **_meta(options.metadata), **condition(options.mode, 1),
+                "x-amz-checksum-crc32c": crc32c, "x-amz-sdk-checksum-algorithm": "CRC32C"}
+        if options.md5_b64:
+            sent["Content-MD5"] = options.md5_b64
         response = self._send("PutObject", bucket, key, "", sent, body)
         if response is None:
-            return None
+            return self._botocore_did(bucket, super().put(bucket, key, body, options, crc32c))
         return WriteResult(etag=response.headers.get("ETag", "").strip('"'),
                            crc32c=response.headers.get("x-amz-checksum-crc32c"))
 
-    def upload_part(
-        self, bucket: str, key: str, upload_id: str, number: int, body: bytes | bytearray, crc32c: str
-    ) -> str | None:
+    def upload_part(self, bucket: str, key: str, upload_id: str, number: int, body: bytes | bytearray,
+                    crc32c: str) -> str:
         query = f"uploadId={quote(upload_id, safe='-_.~')}&partNumber={number}"  # botocore's order
         sent = {"x-amz-checksum-crc32c": crc32c, "x-amz-sdk-checksum-algorithm": "CRC32C"}
         response = self._send("UploadPart", bucket, key, query, sent, body)
-        return None if response is None else response.headers.get("ETag") or None
+        etag = None if response is None else response.headers.get("ETag")
+        if not etag:
+            return self._botocore_did(bucket, super().upload_part(bucket, key, upload_id, number, body, crc32c))
+        return str(etag)
 
-    def copy(
-        self, src_bucket: str, src_key: str, bucket: str, key: str, *, metadata: Mapping[str, str],
-        headers: Headers,
-    ) -> WriteResult | None:
-        sent = {**_standard(headers), **_meta(metadata), "x-amz-metadata-directive": "REPLACE",
+    def copy(self, src: tuple[str, str], bucket: str, key: str, options: PutOptions) -> WriteResult:
+        sent = {**header_values(options.headers, 1), **_meta(options.metadata), "x-amz-metadata-directive": "REPLACE",
                 "x-amz-checksum-algorithm": "CRC32C",
-                "x-amz-copy-source": quote(f"{src_bucket}/{src_key}".encode(), safe="-._~/")}
+                "x-amz-copy-source": quote(f"{src[0]}/{src[1]}".encode(), safe="-._~/")}
         response = self._send("CopyObject", bucket, key, "", sent, b"")
-        if response is None:
-            return None
-        body = response.content
+        body = response.content if response is not None else b""
         etag = _xml_value(body, b"ETag")
         if b"<Error>" in body or etag is None:  # S3 may answer a copy 200 and fail it in the body
-            return None
+            return self._botocore_did(bucket, super().copy(src, bucket, key, options))
         return WriteResult(etag=etag.strip('"'), crc32c=_xml_value(body, b"ChecksumCRC32C"))
 
-    def botocore_did(self, bucket: str, result: T) -> T:
-        """Called with what botocore returned after this thread's direct call was declined. When the
-        direct call had been refused as misdirected or missigned (a redirect, 400 or 403) and botocore
-        succeeded, botocore knows something about the bucket that the probe did not (its region after
-        a redirect, say): the bucket is left to botocore from now on."""
+    def _botocore_did(self, bucket: str, result: T) -> T:
+        """What botocore returned after this thread's direct call was declined. When the direct call had
+        been refused as misdirected or missigned (a redirect, 400 or 403) and botocore succeeded, botocore
+        knows something about the bucket that the probe did not (its region after a redirect, say): the
+        bucket is left to botocore from now on."""
         if getattr(self._declined, "status", None) in _MISDIRECTED:
             with self._lock:
                 self._bases[bucket] = None
@@ -164,17 +201,14 @@ class DirectCalls:
         botocore must make the call; raises the errors in _FINAL."""
         self._declined.status = None
         base = self._base(bucket)
-        credentials = getattr(getattr(self._client, "_request_signer", None), "_credentials", None)
-        if base is None or credentials is None or not _ascii(headers):
+        if base is None or not _ascii(headers):
             return None
         prefix, region = base
         url = prefix + quote(key.encode(), safe="/~") + (f"?{query}" if query else "")
         request = AWSRequest(method="PUT", url=url, data=body,
                              headers={**headers, "User-Agent": f"gcs2s3/{VERSION}"})
-        try:
-            _UnsignedPayloadSigV4(credentials.get_frozen_credentials(), "s3", region).add_auth(request)
-            response = self._client._endpoint.http_session.send(request.prepare())
-        except BotoCoreError:  # a connection that failed: botocore's call (its retries) comes next
+        response = botocore_internals.send_signed(self._client, request, region)
+        if response is None:  # no credentials, or a connection that failed: botocore's call comes next
             _pause()
             return None
         if response.status_code in _FINAL:
@@ -222,12 +256,6 @@ def _pause() -> None:
     retry mode makes before its first retry (up to a second, at random), so a throttled bucket does
     not get the same request twice at once."""
     time.sleep(random.uniform(0, 1))
-
-
-def _standard(headers: Headers | None) -> dict[str, str]:
-    if headers is None:
-        return {}
-    return {name: value for field, name in _HEADER_NAMES.items() if (value := getattr(headers, field))}
 
 
 def _meta(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -106,7 +106,7 @@ def run_demo() -> int:
         console.rule("settings used ([Stage] of a demo primary.ini)")
         console.print(text + ("; the application password comes from GCS2S3_WORDPRESS_APP_PASSWORD\n"
                               if wordpress else ""))
-        source, target = open_stores(settings)
+        stores = open_stores(settings)
         worst = 0
         for title, change in (
             ("1. first sync: everything is new", None),
@@ -117,14 +117,14 @@ def run_demo() -> int:
                 time.sleep(1.1)  # a new second, so the new version's archive key shows a new timestamp
                 bucket.blob(change).upload_from_string(SAMPLES[change] + b"west,77\n")
             console.rule(title)
-            report = sync_report("sync", settings, run_sync(settings, source, target, stages=stages_for(settings)))
+            report = sync_report("sync", settings, run_sync(settings, stores, stages=stages_for(settings)))
             render(report, console)
             for item in report.member("media") or ():
                 console.print(f"  posted to WordPress: {item['key']} -> media {item['media_id']}  {item['url']}")
             worst = max(worst, report.exit_code)
         console.rule("4. verify: every delivered key and archive entry against the source")
         started = time.monotonic()
-        result = run_verify(settings, source, target, stages=stages_for(settings))
+        result = run_verify(settings, stores, stages=stages_for(settings))
         report = verify_report(settings, result, time.monotonic() - started)
         render(report, console)
         worst = max(worst, report.exit_code)

@@ -1,4 +1,4 @@
-"""The in-memory planning a run did up to issue 17, kept as the reference the streaming planner
+"""The in-memory reference planning (both listings held, the state cache as a dict), which the streaming planner
 (run/planning.py) is compared with: the property test checks the two give the same plans, and
 `bench/plan_scale.py` measures both. Settles a `build_plan` plan from the state cache held as a dict.
 """

@@ -15,13 +15,15 @@ against the source version's hashes before they are decoded: a derived file is n
 from __future__ import annotations
 
 import contextlib
+import itertools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gcs2s3.core.bounded import BoundedMap
 from gcs2s3.core.errors import VerificationError
 from gcs2s3.core.hashes import BodyHasher
 from gcs2s3.core.models import Action, Kind
@@ -74,11 +76,11 @@ def backfill_items(
             yield BackfillItem(action, missing, stale, keep, entry)
 
 
-def read_primary(target: Target, bucket: str, action: Action, spool: BinaryIO) -> None:
+def read_primary(target: Target, action: Action, spool: BinaryIO) -> None:
     """The primary object's bytes into `spool`, refused unless they are the source version's (size and
     CRC32C of the listing)."""
     hasher = BodyHasher(md5=False)
-    for chunk in target.iter_body(bucket, action.dest_key, READ_CHUNK):
+    for chunk in target.open(action.dest_key, READ_CHUNK):
         hasher.update(chunk)
         spool.write(chunk)
     spool.flush()
@@ -98,10 +100,10 @@ def _as_written(key: str, expected: Mapping[str, str], written: Mapping[str, str
 
 
 @contextlib.contextmanager
-def spooled(target: Target, bucket: str, action: Action) -> Iterator[Path]:
+def spooled(target: Target, action: Action) -> Iterator[Path]:
     """A temporary file holding the primary object's checked bytes, removed afterwards."""
     with tempfile.NamedTemporaryFile(prefix="gcs2s3-backfill-", suffix="." + extension(action.dest_key)) as spool:
-        read_primary(target, bucket, action, spool)
+        read_primary(target, action, spool)
         yield Path(spool.name)
 
 
@@ -117,26 +119,10 @@ class BackfillRun:
 
     def run(self, items: Sequence[BackfillItem], do: Callable[[BackfillItem], object],
             done: Callable[[BackfillItem, object | BaseException], None]) -> int:
-        started = 0
-        pending: dict[Future[object], BackfillItem] = {}
-
-        def collect(finished: Iterable[Future[object]]) -> None:
-            for future in finished:
-                item = pending.pop(future)
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="gcs2s3-backfill") as pool:
+            mapped = BoundedMap(lambda item: pool.submit(do, item), itertools.islice(items, self.limit),
+                                2 * self.threads, stop=lambda: self.stop.requested)
+            for item, future in mapped:
                 error = future.exception()
                 done(item, error if error is not None else future.result())
-
-        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="gcs2s3-backfill") as pool:
-            for item in items:
-                if started >= self.limit or self.stop.requested:
-                    break
-                while len(pending) >= 2 * self.threads and not self.stop.requested:
-                    finished, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-                    collect(finished)
-                if self.stop.requested:
-                    break
-                pending[pool.submit(do, item)] = item
-                started += 1
-            finished, _ = wait(pending)
-            collect(finished)
-        return len(items) - started
+        return len(items) - (mapped.submitted - mapped.cancelled)

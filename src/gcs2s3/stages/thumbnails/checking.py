@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from gcs2s3.core.errors import Gcs2s3Error
+from gcs2s3.core.errors import Gcs2s3Error, NotFoundError
 from gcs2s3.core.models import Failure, Kind
 from gcs2s3.core.report import StageReport
 from gcs2s3.run.hooks import VerifyContext
@@ -72,9 +72,8 @@ def verify_thumbnails(check: VerifyContext, record: ThumbnailRecord, sizes: Sequ
             failures.append(Failure(key, f"stale thumbnail: WordPress makes no such file for {action.dest_key} under "
                                          "the configured sizes; the next sync removes it"))
     if deep:
-        bucket = check.settings.s3_bucket
         with ThreadPoolExecutor(max_workers=check.settings.workers) as pool:
-            found = pool.map(lambda item: _decoded_size(check.target, bucket, item[0]), deep)
+            found = pool.map(lambda item: _decoded_size(check.primary, item[0]), deep)
             for (key, size), got in zip(deep, found, strict=True):
                 if isinstance(got, str):
                     failures.append(Failure(key, f"thumbnail {got}"))
@@ -84,16 +83,16 @@ def verify_thumbnails(check: VerifyContext, record: ThumbnailRecord, sizes: Sequ
     return StageReport(name, counts, tuple(failures))
 
 
-def _decoded_size(target: Target, bucket: str, key: str) -> tuple[int, int] | str:
+def _decoded_size(target: Target, key: str) -> tuple[int, int] | str:
     """The derived file's dimensions after a full decode, or what is wrong with it."""
     import pyvips  # only --deep-verify decodes
 
     try:
-        body = target.read_small(bucket, key)
+        body = target.get(key).body
+    except NotFoundError:
+        return "gone since the listing"
     except Gcs2s3Error as exc:
         return f"not read: {exc}"
-    if body is None:
-        return "gone since the listing"
     try:
         image = pyvips.Image.new_from_buffer(body, "", fail=True)
         image.avg()  # decodes every pixel: a truncated or corrupt file fails here

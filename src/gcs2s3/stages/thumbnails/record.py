@@ -16,12 +16,12 @@ current version (delivered before thumbnails were on, or the record was lost) is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gcs2s3.core.shards import Shard, bookkeeping_key
 from gcs2s3.run.documents import Found
-from gcs2s3.run.entry_store import EntryStore, load_entries, merged
+from gcs2s3.run.entry_store import EntryDocument, EntryStore, merged
 from gcs2s3.stages.image_names import thumbnail_key
 from gcs2s3.stages.thumbnails.sizes import DerivedImage, SizeSpec, derived_images
 from gcs2s3.stores.protocols import Target
@@ -62,49 +62,41 @@ def files_field(etags: dict[str, str]) -> str:
     return " ".join(f"{suffix}={etag}" for suffix, etag in sorted(etags.items()))
 
 
-class ThumbnailRecord:
+class ThumbnailRecord(EntryDocument[ImageEntry]):
+    entry = ImageEntry
+    format_version = RECORD_FORMAT
+    what = "thumbnail record"
+    not_read = "no back-fill this run"
+
     def __init__(self, entries: Iterable[tuple[str, ImageEntry]] = (), *, read: bool = True,
                  store: EntryStore[ImageEntry] | None = None) -> None:
-        """`entries` in key order (or a `store` already read)."""
-        self.store = store if store is not None else EntryStore(ImageEntry, entries)
-        self.changed = False
+        super().__init__(entries, store=store)
         self.read = read  # False: the stored record could not be read (a failed request): it must not be
         # overwritten by this run, and nothing is back-filled from it
 
-    def get(self, key: str, crc32c: str) -> ImageEntry | None:
-        """The entry for this exact version of `key`, if any (walk keys in ascending order: one pass;
-        a merged record may hold entries of several versions of a key)."""
-        return self.store.of_version(key, crc32c)
-
-    def record(self, key: str, entry: ImageEntry) -> None:
-        self.store.put(key, entry)
-        self.changed = True
-
-    def items(self) -> Iterator[tuple[str, ImageEntry]]:
-        return self.store.items()
+    @classmethod
+    def load(cls, target: Target, key: str) -> ThumbnailRecord:
+        """The record as stored; empty when missing or unparsable (its images are then drawn again), and
+        not `read` when the request failed (this run then neither back-fills nor writes it)."""
+        found, store = cls.read_from(target, key)
+        return cls(store=store, read=found is not Found.NOT_READ)
 
 
-def load_record(target: Target, bucket: str, key: str) -> ThumbnailRecord:
-    """The record as stored; empty when missing or unparsable (its images are then drawn again), and
-    not `read` when the request failed (this run then neither back-fills nor writes it)."""
-    found, store = load_entries(target, bucket, key, RECORD_FORMAT, ImageEntry, "thumbnail record",
-                                "no back-fill this run")
-    return ThumbnailRecord(store=store, read=found is not Found.NOT_READ)
+load_record = ThumbnailRecord.load
 
 
-def load_all_records(target: Target, bucket: str, s3_prefix: str) -> ThumbnailRecord:
+def load_all_records(target: Target, s3_prefix: str) -> ThumbnailRecord:
     """Every record under the primary prefix (the unsharded one and each shard's), as one: for `verify`,
     which runs unsharded over what shards wrote. Where two records know a key, `get` finds the entry of
     the image's current version."""
     folder = record_key(s3_prefix).rsplit("/", 1)[0] + "/"
     records = []
-    for listed in target.list(bucket, folder):
+    for listed in target.list(folder):
         name = listed.key[len(folder):]
         if name.startswith("thumbnails") and name.endswith(".json.gz") and "/" not in name:
-            records.append(load_record(target, bucket, listed.key))
+            records.append(load_record(target, listed.key))
     return ThumbnailRecord(store=merged(ImageEntry, [r.store for r in records]), read=all(r.read for r in records))
 
 
-def save_record(target: Target, bucket: str, key: str, record: ThumbnailRecord) -> None:
-    record.store.write(target, bucket, key, RECORD_FORMAT)
-    record.changed = False
+def save_record(target: Target, key: str, record: ThumbnailRecord) -> None:
+    record.save(target, key)

@@ -10,10 +10,12 @@ checks it against a table that WordPress's own functions computed (tests/data/wp
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Protocol
+
+from gcs2s3.core.errors import ConfigError
 
 BIG_IMAGE_THRESHOLD = 2560  # WordPress's default `big_image_size_threshold`
 
@@ -99,13 +101,45 @@ def resize_dimensions(orig_w: int, orig_h: int, dest_w: int, dest_h: int, crop: 
     return Resize(int(src_x), int(src_y), int(crop_w), int(crop_h), int(new_w), int(new_h))
 
 
-class SizeSpec(Protocol):
-    """A registered image size, as `thumbnail_sizes` lists them (WordPress's add_image_size)."""
+@dataclass(frozen=True, slots=True)
+class SizeSpec:
+    """A registered image size, as `thumbnail_sizes` lists them (WordPress's add_image_size); 0 is
+    unbounded on that side."""
 
     name: str
     width: int
     height: int
-    crop: bool
+    crop: bool = False
+
+
+# WordPress 6.x's registered sizes, used when `thumbnail_sizes` is blank.
+WORDPRESS_SIZES = (
+    "thumbnail:150x150:crop, medium:300x300, medium_large:768x0, large:1024x1024, "
+    "1536x1536:1536x1536, 2048x2048:2048x2048"
+)
+_SIZE = re.compile(r"^\s*([^:\s]+)\s*:\s*(\d+)x(\d+)\s*(?::\s*(crop)\s*)?$")
+
+
+def parse_sizes(text: str) -> tuple[SizeSpec, ...]:
+    """`name:WIDTHxHEIGHT[:crop], ...` -> sizes (the setting `thumbnail_sizes`); a ConfigError that
+    names the item when one is not of that form, is unbounded on both sides, or repeats a name."""
+    sizes: list[SizeSpec] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        match = _SIZE.match(item)
+        if not match:
+            raise ConfigError(f"thumbnail_sizes: {item!r} is not name:WIDTHxHEIGHT[:crop]")
+        name, width, height, crop = match.groups()
+        if not int(width) and not int(height):
+            raise ConfigError(f"thumbnail_sizes: {item!r} is unbounded on both sides; give a width or a height")
+        if any(size.name == name for size in sizes):
+            raise ConfigError(f"thumbnail_sizes: the name {name!r} is given twice")
+        sizes.append(SizeSpec(name, int(width), int(height), bool(crop)))
+    return tuple(sizes)
+
+
+def configured_sizes(thumbnail_sizes: str) -> tuple[SizeSpec, ...]:
+    """The sizes to make: the setting's, or WordPress's defaults when it is blank."""
+    return parse_sizes(thumbnail_sizes or WORDPRESS_SIZES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from gcs2s3.core.errors import (
 )
 from gcs2s3.core.hashes import BodyHasher
 from gcs2s3.core.headers import META_DERIVED_FROM
-from gcs2s3.core.models import Action, Failure, Headers, Outcome
+from gcs2s3.core.models import Action, Failure, Headers, Outcome, PutOptions
 from gcs2s3.core.report import StageReport
 from gcs2s3.run.budget import ByteBudget
 from gcs2s3.run.hooks import Delivery, RunContext, StageBase, VerifyContext
@@ -65,7 +65,7 @@ from gcs2s3.stages.thumbnails.record import (
     save_record,
 )
 from gcs2s3.stages.thumbnails.render import Drawing, Rendered, render
-from gcs2s3.stages.thumbnails.sizes import SizeSpec
+from gcs2s3.stages.thumbnails.sizes import SizeSpec, configured_sizes
 from gcs2s3.stores.protocols import Target
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class Thumbnailer(StageBase):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.sizes: tuple[SizeSpec, ...] = settings.sizes  # pydantic models: they pickle to the drawing processes
+        self.sizes: tuple[SizeSpec, ...] = configured_sizes(settings.thumbnail_sizes)  # pickled to the drawers
         self.max_pixels = settings.thumbnail_max_pixels
         self.processes = settings.thumbnail_processes
         self._pool: ProcessPoolExecutor | None = None
@@ -187,7 +187,7 @@ class Thumbnailer(StageBase):
         """Record what delivery drew, back-fill the images delivered earlier (up to the per-run limit;
         on a dry run only counted), write the record, and report."""
         try:
-            record = load_record(run.target, self.settings.s3_bucket, self._record_key)
+            record = load_record(run.primary, self._record_key)
             made = [(o.action.dest_key, o.stages[self.name]) for o in outcomes if o.ok and self.name in o.stages]
             for key, outcome in made:
                 if outcome.entry is not None:
@@ -200,7 +200,7 @@ class Thumbnailer(StageBase):
             if due and not run.dry_run and record.read:
                 left = self._backfill(run, record, due, filled) + later
             if not run.dry_run:
-                self._save_record(run.target, record)
+                self._save_record(run.primary, record)
         finally:
             self.close()  # the drawing processes go before later stages (posting) run
         return self._report(made, len(due) + later, filled, left)
@@ -231,12 +231,12 @@ class Thumbnailer(StageBase):
         derived files of an earlier version that this one does not have. Storage errors propagate (the
         deliverer retries the object); an image that cannot be sized is reported in the outcome."""
         action = delivery.action
-        made = self._produce(delivery.target, delivery.bucket, delivery.budget, action, delivery.spool)  # type: ignore[arg-type]
+        made = self._produce(delivery.primary, delivery.budget, action, delivery.spool)  # type: ignore[arg-type]
         removed = tuple(key for key in action.attached if key not in made.written)
-        self._remove(delivery.target, delivery.bucket, removed)
+        self._remove(delivery.primary, removed)
         return replace(made, removed=removed)
 
-    def _produce(self, target: Target, bucket: str, budget: ByteBudget, action: Action, path: Path,
+    def _produce(self, target: Target, budget: ByteBudget, action: Action, path: Path,
                  only: frozenset[str] | None = None, keep: Sequence[tuple[str, str]] = ()) -> ThumbnailOutcome:
         """Draw the image at `path` (with `only`: just those files), write the files, and say what the
         record is to keep of it (`keep`: the files it already has, suffix -> ETag)."""
@@ -252,13 +252,13 @@ class Thumbnailer(StageBase):
             log.error("no thumbnails for %s: %s", action.dest_key, exc,
                       extra={"key": action.dest_key, "reason": str(exc)})
             return ThumbnailOutcome(error=str(exc), entry=entry)
-        etags = self._put_all(target, bucket, budget, action, drawing.files)
+        etags = self._put_all(target, budget, action, drawing.files)
         header = drawing.header
         entry = ImageEntry(action.source.crc32c, header.mime, header.width, header.height, header.orientation,
                            files=files_field({**dict(keep), **etags}))
         return ThumbnailOutcome(written=tuple(thumbnail_key(action.dest_key, s) for s in etags), entry=entry)
 
-    def _put_all(self, target: Target, bucket: str, budget: ByteBudget, action: Action,
+    def _put_all(self, target: Target, budget: ByteBudget, action: Action,
                  files: list[Rendered]) -> dict[str, str]:
         """Each file beside the image, typed as the image type it is, cached as the image is: {suffix: ETag}."""
         written = {}
@@ -267,20 +267,19 @@ class Thumbnailer(StageBase):
             with budget.hold(len(file.data)):
                 hasher = BodyHasher()
                 hasher.update(file.data)
-                result = target.put(
-                    bucket, key, file.data, md5_b64=hasher.md5_b64, crc32c=hasher.crc32c,
-                    metadata={META_DERIVED_FROM: str(action.source.generation)}, if_absent=False,
-                    headers=Headers(content_type=SIZED_MIME.get(extension(key)),
-                                    cache_control=action.headers.cache_control),
-                )
+                headers = Headers(content_type=SIZED_MIME.get(extension(key)),
+                                  cache_control=action.headers.cache_control)
+                result = target.put(key, file.data, PutOptions(
+                    {META_DERIVED_FROM: str(action.source.generation)}, headers, crc32c=hasher.crc32c,
+                    md5_b64=hasher.md5_b64))
             if result.etag != hasher.md5_hex and result.crc32c != hasher.crc32c:
                 raise VerificationError(f"{key}: S3 reports neither the MD5 nor the CRC32C of the thumbnail sent")
             written[file.suffix] = result.etag
         return written
 
-    def _remove(self, target: Target, bucket: str, keys: Sequence[str]) -> None:
+    def _remove(self, target: Target, keys: Sequence[str]) -> None:
         for key in keys:
-            target.delete(bucket, key)
+            target.delete(key)
             log.info("removed stale thumbnail %s", key, extra={"key": key})
 
     # -- back-fill: the images delivered earlier (backfill.py) --------------------------------------
@@ -288,7 +287,7 @@ class Thumbnailer(StageBase):
     def _backfill(self, run: RunContext, record: ThumbnailRecord, due: list[BackfillItem],
                   filled: list[tuple[str, ThumbnailOutcome | BaseException]]) -> int:
         """Bring up to `thumbnail_backfill_per_run` of `due` up to date; how many are left for later."""
-        settings, target = self.settings, run.target
+        settings, target = self.settings, run.primary
         budget = ByteBudget(settings.max_buffer)
         saved = time.monotonic()
 
@@ -298,12 +297,12 @@ class Thumbnailer(StageBase):
                 known = item.entry
                 made = ThumbnailOutcome(entry=replace(known, files=files_field(dict(item.keep))) if known else None)
             else:
-                with spooled(target, settings.s3_bucket, action) as path:
-                    made = self._produce(target, settings.s3_bucket, budget, action, path, item.draw, item.keep)
+                with spooled(target, action) as path:
+                    made = self._produce(target, budget, action, path, item.draw, item.keep)
             stale = item.stale if item.draw is not None else tuple(k for k in action.attached if k not in made.written)
             if made.entry is None:  # not drawn this time (the drawing process died): remove nothing
                 stale = ()
-            self._remove(target, settings.s3_bucket, stale)
+            self._remove(target, stale)
             return replace(made, removed=stale)
 
         def done(item: BackfillItem, result: object) -> None:
@@ -336,10 +335,10 @@ class Thumbnailer(StageBase):
         if not record.changed or not record.read:
             return
         try:
-            save_record(target, self.settings.s3_bucket, self._record_key, record)
+            save_record(target, self._record_key, record)
         except Gcs2s3Error as exc:
             log.warning("thumbnail record s3://%s/%s not written (%s); the next run reads and draws those images "
-                        "again", self.settings.s3_bucket, self._record_key, exc)
+                        "again", target.bucket, self._record_key, exc)
 
     # -- verify ---------------------------------------------------------------------------------------
 
@@ -347,5 +346,5 @@ class Thumbnailer(StageBase):
         """Every delivered image has exactly the files WordPress makes for it under the configured sizes,
         each as written (ETag as recorded); with `deep`, each file is decoded and its dimensions checked.
         `verify` runs unsharded: the records of every shard are read."""
-        record = load_all_records(check.target, self.settings.s3_bucket, self.settings.s3_prefix)
+        record = load_all_records(check.primary, self.settings.s3_prefix)
         return verify_thumbnails(check, record, self.sizes, self.name)

@@ -20,12 +20,12 @@ second post.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gcs2s3.core.shards import Shard, bookkeeping_key
 from gcs2s3.run.documents import Found
-from gcs2s3.run.entry_store import EntryStore, load_entries
+from gcs2s3.run.entry_store import EntryDocument, EntryStore
 from gcs2s3.stores.protocols import Target
 
 LEDGER_FORMAT = 2  # 2: as 1, one line per entry
@@ -46,38 +46,33 @@ class LedgerEntry:
     url: str | None = None
 
 
-class Ledger:
+class Ledger(EntryDocument[LedgerEntry]):
+    entry = LedgerEntry
+    format_version = LEDGER_FORMAT
+    what = "WordPress ledger"
+    not_read = "images are checked one by one"
+    legacy = LEGACY_FORMAT
+
     def __init__(self, entries: Iterable[tuple[str, LedgerEntry]] = (), *, exists: bool = True,
                  store: EntryStore[LedgerEntry] | None = None) -> None:
-        """`entries` in key order (or a `store` already read)."""
-        self.store = store if store is not None else EntryStore(LedgerEntry, entries)
+        super().__init__(entries, store=store)
         self.exists = exists  # False: posting was never on for this target before this run
         self.changed = not exists
 
-    def get(self, key: str, crc32c: str) -> LedgerEntry | None:
-        """The entry for this exact version of `key`, if any (walk keys in ascending order: one pass)."""
-        return self.store.of_version(key, crc32c)
-
-    def record(self, key: str, entry: LedgerEntry) -> None:
-        self.store.put(key, entry)
-        self.changed = True
-
-    def items(self) -> Iterator[tuple[str, LedgerEntry]]:
-        return self.store.items()
-
-
-def load_ledger(target: Target, bucket: str, key: str) -> Ledger:
-    """The ledger as stored. Missing: `exists` is False. Unreadable: empty but `exists` (so every
-    image is checked by its metadata and slug, never taken as new to posting)."""
-    found, store = load_entries(target, bucket, key, LEDGER_FORMAT, LedgerEntry, "WordPress ledger",
-                                "images are checked one by one", legacy=LEGACY_FORMAT)
-    if found is Found.MISSING:
-        return Ledger(exists=False)
-    ledger = Ledger(store=store)
-    ledger.changed = found is Found.UNREADABLE
-    return ledger
+    @classmethod
+    def load(cls, target: Target, key: str) -> Ledger:
+        """The ledger as stored. Missing: `exists` is False. Unreadable: empty but `exists` (so every
+        image is checked by its metadata and slug, never taken as new to posting)."""
+        found, store = cls.read_from(target, key)
+        if found is Found.MISSING:
+            return cls(exists=False)
+        ledger = cls(store=store)
+        ledger.changed = found is Found.UNREADABLE
+        return ledger
 
 
-def save_ledger(target: Target, bucket: str, key: str, ledger: Ledger) -> None:
-    ledger.store.write(target, bucket, key, LEDGER_FORMAT)
-    ledger.changed = False
+load_ledger = Ledger.load
+
+
+def save_ledger(target: Target, key: str, ledger: Ledger) -> None:
+    ledger.save(target, key)

@@ -28,6 +28,7 @@ from gcs2s3.core.errors import Gcs2s3Error, TransientError, VerificationError, W
 from gcs2s3.core.hashes import BodyHasher
 from gcs2s3.core.headers import META_POSTING
 from gcs2s3.core.models import Action, Kind, Outcome, Plan
+from gcs2s3.core.retrying import retried
 from gcs2s3.run.stopping import StopFlag
 from gcs2s3.stages.image_names import SIZED_MIME, extension, is_sized_image
 from gcs2s3.stages.wordpress.ledger import PENDING, POSTED, PREDATES, Ledger, LedgerEntry
@@ -99,7 +100,7 @@ def posting_jobs(
                 unknown.append(action)
     if unknown:
         with ThreadPoolExecutor(max_workers=settings.workers) as pool:
-            heads = pool.map(lambda a: target.head(settings.s3_bucket, a.dest_key), unknown)
+            heads = pool.map(lambda a: target.head(a.dest_key), unknown)
             for action, head in zip(unknown, heads, strict=True):
                 if head is not None and (head.metadata or {}).get(META_POSTING):
                     jobs.append(PostJob(action, lookup=True))
@@ -145,31 +146,32 @@ class Poster:
             return PostOutcome(job, error=self._fatal)
         key = job.action.dest_key
         slug = version_slug(self.settings.s3_bucket, key, job.action.source.crc32c)
-        lookup = job.lookup
-        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
-            try:
-                found = self.site.find(slug) if lookup else None
-                if found is not None:
-                    log.info("already in WordPress: %s (media %d)", key, found.id, extra={"key": key})
-                    return PostOutcome(job, media=found, found=True)
-                started = time.monotonic()
-                media = self._upload(job, slug)
-                seconds = time.monotonic() - started
-                log.info("posted %s to WordPress: media %d %s", key, media.id, media.url, extra={"key": key})
-                return PostOutcome(job, media=media, upload_seconds=seconds)
-            except WordPressError as exc:
-                if isinstance(exc, WordPressRefusedError):  # every further request would fail alike
-                    self._fatal = str(exc)
-                if not isinstance(exc, TransientError) or attempt == UPLOAD_ATTEMPTS or self.stop.requested:
-                    log.error("not posted %s: %s", key, exc, extra={"key": key, "reason": str(exc)})
-                    return PostOutcome(job, error=str(exc))
-                log.warning("retrying the post of %s after: %s", key, exc, extra={"key": key})
-                time.sleep(2 ** attempt)
-                lookup = True  # the failed upload may have landed
-            except Gcs2s3Error as exc:
-                log.error("not posted %s: %s", key, exc, extra={"key": key, "reason": str(exc)})
-                return PostOutcome(job, error=str(exc))
-        raise AssertionError("unreachable")
+        lookup = [job.lookup]
+
+        def post() -> PostOutcome:
+            found = self.site.find(slug) if lookup[0] else None
+            if found is not None:
+                log.info("already in WordPress: %s (media %d)", key, found.id, extra={"key": key})
+                return PostOutcome(job, media=found, found=True)
+            started = time.monotonic()
+            media = self._upload(job, slug)
+            seconds = time.monotonic() - started
+            log.info("posted %s to WordPress: media %d %s", key, media.id, media.url, extra={"key": key})
+            return PostOutcome(job, media=media, upload_seconds=seconds)
+
+        def again(exc: BaseException) -> None:
+            log.warning("retrying the post of %s after: %s", key, exc, extra={"key": key})
+            lookup[0] = True  # the failed upload may have landed
+
+        try:
+            # A WordPress server's trouble passes slowly: 2 s, then 4 s between tries.
+            return retried(post, attempts=UPLOAD_ATTEMPTS, retry_on=TransientError, on_retry=again, backoff_s=2.0,
+                           give_up=lambda exc: self.stop.requested or not isinstance(exc, WordPressError))
+        except Gcs2s3Error as exc:
+            if isinstance(exc, WordPressRefusedError):  # every further request would fail alike
+                self._fatal = str(exc)
+            log.error("not posted %s: %s", key, exc, extra={"key": key, "reason": str(exc)})
+            return PostOutcome(job, error=str(exc))
 
     def _upload(self, job: PostJob, slug: str) -> Media:
         """Fetch the delivered object (checking it is this version) into a temporary file and post it."""
@@ -177,7 +179,7 @@ class Poster:
         name = action.dest_key.rpartition("/")[2]
         with tempfile.NamedTemporaryFile(prefix="gcs2s3-wp-", suffix="." + extension(name)) as spool:
             hasher = BodyHasher()
-            for chunk in self.target.iter_body(self.settings.s3_bucket, action.dest_key, CHUNK):
+            for chunk in self.target.open(action.dest_key, CHUNK):
                 hasher.update(chunk)
                 spool.write(chunk)
             spool.flush()

@@ -56,8 +56,8 @@ class WordPressStage(StageBase):
     def start(self, run: RunContext) -> None:
         """Open the ledger. On the first run with posting on, the images already delivered are recorded
         as predating it, and the ledger is written before anything is delivered."""
-        settings, target = self.settings, run.target
-        ledger = load_ledger(target, settings.s3_bucket, ledger_key(settings.s3_prefix, settings.shard_spec))
+        settings, target = self.settings, run.primary
+        ledger = load_ledger(target, ledger_key(settings.s3_prefix, settings.shard_spec))
         if not ledger.exists:
             ledger = Ledger(predating(run.plan), exists=False)  # streamed from the plan's walk
             self._save_ledger(run, ledger)
@@ -84,12 +84,12 @@ class WordPressStage(StageBase):
 
     def _post(self, run: RunContext, outcomes: Sequence[Outcome], ledger: Ledger) -> list[PostOutcome]:
         settings = self.settings
-        jobs = posting_jobs(settings, run.plan, outcomes, ledger, run.target)
+        jobs = posting_jobs(settings, run.plan, outcomes, ledger, run.primary)
         site = WordPressSite(settings.wordpress_url, settings.wordpress_user,
                              settings.wordpress_app_password.get_secret_value(), timeout_s=settings.wordpress_timeout_s,
                              connections=settings.wordpress_workers)
         try:
-            return Poster(settings, run.target, site, ledger, run.stop).run(jobs)
+            return Poster(settings, run.primary, site, ledger, run.stop).run(jobs)
         finally:
             site.close()
             self._save_ledger(run, ledger)
@@ -100,7 +100,7 @@ class WordPressStage(StageBase):
         settings = self.settings
         key = ledger_key(settings.s3_prefix, settings.shard_spec)
         try:
-            save_ledger(run.target, settings.s3_bucket, key, ledger)
+            save_ledger(run.primary, key, ledger)
         except Gcs2s3Error as exc:
             log.warning("WordPress ledger s3://%s/%s not written (%s); the next run looks posted images up again",
                         settings.s3_bucket, key, exc)
