@@ -35,7 +35,7 @@ test: $(STAMP) lint
 	bash scripts/install_system_packages.sh --image
 	$(BIN)/python -m pytest
 
-# The fast tier: pure logic, no server (under 30 s); `make test` runs everything.
+# The fast tier: pure logic and the in-memory stores, no server (under a minute); `make test` runs everything.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not servers and not slow"
 

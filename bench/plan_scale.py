@@ -38,14 +38,12 @@ from gcs2s3.core.config import Settings
 from gcs2s3.core.errors import NotFoundError
 from gcs2s3.core.headers import delivered_headers, digest
 from gcs2s3.core.models import DestObject, Fetched, Headers, Kind, Plan, SourceObject
-from gcs2s3.core.plan import build_plan
 from gcs2s3.run.documents import EntryWriter
-from gcs2s3.run.sorting import external_sort
-from gcs2s3.run.state import STATE_FORMAT, StateCache, StateEntry, load_state, state_entry, write_state
+from gcs2s3.run.state import STATE_FORMAT, StateEntry, state_entry, write_state
 from gcs2s3.run.sync import next_state, plan_with_state
 from gcs2s3.stores.memory import MemoryTarget
 from gcs2s3.stores.protocols import Stores
-from gcs2s3.testing.in_memory_plan import settled_in_memory
+from gcs2s3.testing.in_memory_plan import StateCache, build_plan, external_sort, load_state, settled_in_memory
 
 CREATED = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 HEADERS = Headers(content_type="image/jpeg", cache_control="max-age=3600")
@@ -94,7 +92,8 @@ class SyntheticTarget(MemoryTarget):
         return Fetched(self.state_file.read_bytes(), "etag", 0.0)
 
     def open(self, key: str, chunk_size: int) -> Iterator[bytes]:
-        self.get(key)
+        if not key.endswith("state.json.gz"):
+            raise NotFoundError(f"synthetic: NoSuchKey {key}", 404)
         return self._chunks(chunk_size)
 
     def _chunks(self, chunk_size: int) -> Iterator[bytes]:

@@ -32,8 +32,8 @@ def action(key: str, kind: Kind = Kind.UNCHANGED, attached: tuple[str, ...] = ()
            etags: Mapping[str, str] | None = None) -> Action:
     """`etags`: the attached keys' ETags as listed."""
     source = SourceObject(key, 10, None, crc, 1, datetime(2026, 1, 1, tzinfo=UTC))
-    return Action(kind, source, key, f"arc/{key}", "", DestObject(key, 10, "e"), attached,
-                  attached_etags=tuple((etags or {}).get(k, "") for k in attached))
+    return Action(kind, source, key, f"arc/{key}", "", DestObject(key, 10, "e"),
+                  {k: (etags or {}).get(k, "") for k in attached})
 
 
 def backfill_items(actions: list[Action], record: ThumbnailRecord, sizes: tuple[SizeSpec, ...]) -> list[BackfillItem]:
@@ -118,8 +118,8 @@ def test_the_record_round_trips_and_one_that_cannot_be_read_is_neither_trusted_n
     again = load_record(target, "r.json.gz")
     assert list(again.items()) == list(kept.items()) and again.read
     assert again.get("a.jpg", CRC) == dict(kept.items())["a.jpg"] and again.get("a.jpg", "other==") is None
-    again.record("0.jpg", entry())  # changes merge with what was read, in key order
-    again.record("b.jpg", entry())
+    again.put("0.jpg", entry())  # changes merge with what was read, in key order
+    again.put("b.jpg", entry())
     assert [(k, e.problem) for k, e in again.items()] == [("0.jpg", None), ("a.jpg", None), ("b.jpg", None)]
     assert not load_record(FailingReads("b").create_bucket(), "r.json.gz").read
 

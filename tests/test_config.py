@@ -94,6 +94,8 @@ def test_no_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         ("gcs_bucket = Not_A_Bucket!", "not a valid bucket name"),
         ("workers = 0", "workers"),
         ("thumbnail_max_pixels = 0", "thumbnail_max_pixels"),
+        ("shard = 3/3", "shard: '3/3': need 0 <= i < N"),
+        ("shard = half", "shard: 'half' is not i/N"),
     ],
 )
 def test_bad_settings(tmp_path: Path, extra: str, expected: str) -> None:

@@ -12,11 +12,11 @@ from gcs2s3.core.keys import (
     KeyRules,
     archive_name,
     dest_name,
-    find_collisions,
     refusal_reason,
     relative_name,
 )
 from gcs2s3.stages.image_names import find_thumbnail_claims, thumbnail_key
+from gcs2s3.testing.in_memory_plan import find_collisions
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC))

@@ -13,8 +13,9 @@ from gcs2s3.core.errors import CollisionError, ThumbnailCollisionError
 from gcs2s3.core.headers import delivered_headers, object_metadata
 from gcs2s3.core.keys import KeyRules
 from gcs2s3.core.models import DestObject, Kind, SourceObject
-from gcs2s3.core.plan import build_plan, resolve
+from gcs2s3.core.plan import resolve
 from gcs2s3.stages.thumbnails.thumbnailer import thumbnail_claims
+from gcs2s3.testing.in_memory_plan import build_plan
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MD5 = "0" * 31 + "1"
@@ -69,7 +70,7 @@ def test_collision_refuses_the_whole_plan_naming_both() -> None:
 
 def test_resolve_trusts_metadata_only_when_every_hash_matches() -> None:
     source = src("in/multi.bin")
-    action = build_plan(RULES, [source], [DestObject("out/multi.bin", 3, "abc-2")]).actions[0]
+    action = build_plan(RULES, [source], [DestObject("out/multi.bin", 3, "abc-2")]).actions.items[0]
     written = object_metadata(source, delivered_headers(source)[0])
     good = DestObject("out/multi.bin", 3, "abc-2", metadata=written)
     assert resolve(action, good).kind is Kind.UNCHANGED
@@ -107,6 +108,6 @@ def test_with_thumbnails_a_thumbnail_name_is_refused_and_derived_files_are_found
         "out/p.jpg", "out/p-150x150.jpg", "out/p-300x200.jpg", "out/p-scaled.jpg", "out/p-2.jpg",
         "out/q-150x150.jpg", "out/doc-150x150.pdf")]
     plan = build_plan(RULES, [src("in/p.jpg"), src("in/doc.pdf")], targets, claimants=THUMBNAILS)
-    derived = {a.dest_key: a.attached for a in plan.actions}
+    derived = {a.dest_key: tuple(a.attached) for a in plan.actions}
     assert derived == {"out/p.jpg": ("out/p-150x150.jpg", "out/p-300x200.jpg", "out/p-scaled.jpg"), "out/doc.pdf": ()}
     assert plan.attached_in_target == 3 and plan.target_only == 3  # p-2.jpg, q-150x150.jpg, doc-150x150.pdf

@@ -19,7 +19,7 @@ from test_sync import sync_json
 
 from gcs2s3.cli.metrics import emf_line
 from gcs2s3.cli.progress import ProgressReporter
-from gcs2s3.core.models import Action, Kind, Outcome, Plan, SourceObject
+from gcs2s3.core.models import Action, ActionList, Kind, Outcome, Plan, SourceObject
 from gcs2s3.core.report import RunReport, Targets, VerifyCounts
 
 
@@ -209,7 +209,7 @@ def test_progress_is_a_json_line_every_interval_and_nothing_on_a_terminal(caplog
 
     source = SourceObject("a", 1000, None, "AAAAAA==", 1, datetime(2026, 1, 1, tzinfo=UTC))
     action = Action(Kind.NEW, source, "a", "arc/a", "new")
-    plan = Plan(actions=[action, Action(Kind.NEW, source, "b", "arc/b", "new")])
+    plan = Plan(actions=ActionList([action, Action(Kind.NEW, source, "b", "arc/b", "new")]))
     with caplog.at_level(logging.INFO, logger="gcs2s3.cli.progress"):
         quiet = ProgressReporter(interactive=False, interval_s=0.05)
         quiet.planned(plan)

@@ -28,6 +28,7 @@ from gcs2s3.cli.metrics import run_metrics
 from gcs2s3.cli.report_output import render
 from gcs2s3.core.hashes import BodyHasher
 from gcs2s3.core.models import Action, Failure, Kind
+from gcs2s3.core.plan import ONE_GROUP
 
 SIDECAR = ".sha256"
 
@@ -47,6 +48,10 @@ class Recorder(StageBase):
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.lock = threading.Lock()
+        self.claims = self  # it claims, and sees every key at once
+
+    def scope(self, key: str) -> tuple[bytes, ...]:
+        return ONE_GROUP
 
     def _called(self, hook: str) -> None:
         with self.lock:
@@ -139,7 +144,7 @@ def test_a_third_stage_uses_every_hook_and_reaches_the_report() -> None:
     source.put("r/q1.csv", b"north,2\n")
     again = sync(source, target, stages=[Recorder()])
     (changed,) = [o.action for o in again.outcomes]
-    assert changed.kind is Kind.CHANGED and changed.attached == ("r/q1.csv" + SIDECAR,)
+    assert changed.kind is Kind.CHANGED and tuple(changed.attached) == ("r/q1.csv" + SIDECAR,)
     assert again.plan.target_only == 0 and again.plan.attached_in_target == 1
     # ... a name it claims is refused before anything is written ...
     source.put("r/q1.csv" + SIDECAR, b"not ours")

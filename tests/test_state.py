@@ -14,7 +14,8 @@ import boto3
 from conftest import World, cli
 from proxy import Proxy
 
-from gcs2s3.run.state import StateCache, state_key
+from gcs2s3.run.state import state_key
+from gcs2s3.testing.in_memory_plan import StateCache
 
 MULTIPART = {"multipart_threshold_mb": "1", "part_size_mb": "5"}
 BIG = 2 * 1024 * 1024

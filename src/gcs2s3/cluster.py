@@ -4,7 +4,7 @@
   boundaries; each range of each side is listed by a task on a worker (GCS `startOffset`/`endOffset`,
   S3 `StartAfter`). The ranges partition every possible name, so the union of the tasks' listings is
   the whole listing, whatever the names and whatever flattening does to their order.
-- Planning stays on the client: the ranges come back packed (core/records.py), one range at a time,
+- Planning stays on the client: the ranges come back packed (core/packing.py), one range at a time,
   into the same streaming planner as one process (run/planning.py: sorted on disk), so collisions
   between names of different ranges are still refused and the client holds one range a side, not
   the listing.
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
-from gcs2s3.core.config import Settings, with_shard
+from gcs2s3.core.config import Settings
 from gcs2s3.core.errors import ConfigError
 from gcs2s3.core.models import Action, DestObject, Outcome, SourceObject
-from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
+from gcs2s3.core.packing import pack_dest, pack_source, unpack_dest, unpack_source
 from gcs2s3.run.deliver import Deliverer
 from gcs2s3.run.hooks import Stage
 from gcs2s3.run.stopping import StopFlag
@@ -72,12 +72,12 @@ class SettingsRef:
 @cache
 def _context(ref: SettingsRef) -> tuple[Settings, Stores]:
     """A worker's settings and clients, made once per worker process."""
-    settings = with_shard(open_settings(ref.config, ref.dev_level), ref.shard)
+    settings = open_settings(ref.config, ref.dev_level, ref.shard)
     return settings, open_stores(settings)
 
 
 def list_source_range(ref: SettingsRef, start: str, end: str | None) -> list[bytes]:
-    """One range of the source listing, packed (core/records.py: a few hundred bytes an object)."""
+    """One range of the source listing, packed (core/packing.py: a few hundred bytes an object)."""
     settings, stores = _context(ref)
     source = ranged(stores.source, "listing on a Dask cluster")
     return [pack_source(obj) for obj in source.list_range(settings.path, start, end)]

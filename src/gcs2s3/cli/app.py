@@ -25,7 +25,7 @@ from gcs2s3.cli.metrics import emit_metrics
 from gcs2s3.cli.notify import notify
 from gcs2s3.cli.progress import ProgressReporter
 from gcs2s3.cli.report_output import as_json_line, render, store_report
-from gcs2s3.core.config import DEV_LEVEL_ENV, S3_SCHEME, Settings, with_shard
+from gcs2s3.core.config import DEV_LEVEL_ENV, S3_SCHEME, Settings
 from gcs2s3.core.errors import AccessDeniedError, Gcs2s3Error, as_config_error
 from gcs2s3.core.report import RunReport, failed_report
 from gcs2s3.core.version import VERSION
@@ -146,7 +146,7 @@ def _life(command: str, config: str, dev_level: str | None, output: Output, body
     clock = time.monotonic()
     settings: Settings | None = None
     try:
-        settings = with_shard(open_settings(config, dev_level), shard)
+        settings = open_settings(config, dev_level, shard)
         output.setup(settings.dev_level)
         raise typer.Exit(body(settings))
     except Gcs2s3Error as exc:
@@ -209,7 +209,7 @@ def _engine(scheduler: str | None, workers: int | None, config: str, settings: S
 
     with dask_client(scheduler, workers) as client:
         where = config if config.startswith(S3_SCHEME) else str(Path(config).resolve())
-        ref = SettingsRef(where, settings.dev_level, settings.shard or None)
+        ref = SettingsRef(where, settings.dev_level, settings.shard.label if settings.shard else None)
         yield DaskEngine(client, ref, ranges=4 * max(1, len(client.scheduler_info().get("workers", {}))))
 
 
@@ -228,7 +228,7 @@ def _sync(command: str, config: str, dev_level: str | None, dry_run: bool, deep_
             _emit(report, output)
             return report.exit_code
         with stop_on_signals(StopFlag(), settings.stop_grace_s, settings.max_run_s) as stop:
-            lease = Lease(stores.primary, lease_key(settings.s3_prefix, settings.shard_spec),
+            lease = Lease(stores.primary, lease_key(settings.s3_prefix, settings.shard),
                           ttl_s=settings.lease_ttl_s, run_id=RUN_ID, version=VERSION,
                           on_lost=lambda: request_stop(stop, "lease lost", settings.stop_grace_s,
                                                        "another run took the lease over"))

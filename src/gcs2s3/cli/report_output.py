@@ -24,8 +24,8 @@ def store_report(settings: Settings, archive: Target, report: RunReport, started
     """Write the report to `<report_prefix><run start, UTC>[-<command>][-shard-i-of-N].json` in the archive
     bucket; returns its s3:// location."""
     suffix = "" if report.command == "sync" else f"-{report.command}"
-    if settings.shard_spec:  # the shards of one tick start in the same second
-        suffix += f"-shard-{settings.shard_spec.index}-of-{settings.shard_spec.count}"
+    if settings.shard:  # the shards of one tick start in the same second
+        suffix += f"-shard-{settings.shard.index}-of-{settings.shard.count}"
     key = f"{settings.report_prefix}{started.strftime(ARCHIVE_TIME_FORMAT)}{suffix}.json"
     put_document(archive, key, json.dumps(report.to_json(), indent=2, ensure_ascii=False).encode(), "application/json")
     return f"s3://{archive.bucket}/{key}"

@@ -60,6 +60,21 @@ def _blank_to_none(value: object) -> object:
 BlankIsNone = Annotated[int | None, BeforeValidator(_blank_to_none)]
 
 
+def _shard(value: object) -> Shard | None:
+    if value is None or isinstance(value, Shard):
+        return value
+    if isinstance(value, dict):  # as model_dump gives it
+        return Shard(**value)
+    text = str(value).strip()
+    try:
+        return Shard.parse(text) if text else None
+    except ValueError as exc:  # reported under the key's name: "shard: '3/3': need ..."
+        raise ValueError(str(exc).removeprefix("shard ")) from None
+
+
+ShardField = Annotated[Shard | None, BeforeValidator(_shard)]  # "i/N" in the file; blank: all of it
+
+
 class Settings(BaseModel):
     """One level's settings (a `[Stage]` or `[Prod]` section merged over `[DEFAULT]`)."""
 
@@ -86,7 +101,7 @@ class Settings(BaseModel):
     # Where the run report goes in the archive bucket (<report_prefix><run start UTC>.json); blank = not kept.
     report_prefix: str = ""
     # This task's part of the work, "i/N" (usually from --shard or GCS2S3_SHARD); blank = all of it.
-    shard: str = ""
+    shard: ShardField = None
     # Tuning (optional, documented in the template as comments). Object data held in memory at once
     # never exceeds max_buffer_mb, whatever the number of workers or the object sizes.
     workers: int = Field(default=8, ge=1, le=64)
@@ -169,8 +184,6 @@ class Settings(BaseModel):
                 f"s3://{self.s3_bucket}/{self.s3_prefix}: use another archive_bucket, or sibling prefixes "
                 "such as s3_prefix = media/ and archive_prefix = archive/"
             )
-        if self.shard:
-            Shard.parse(self.shard)
         if self.report_prefix:
             _check_report_prefix(self)
         if self.notify_sns_topic_arn and not re.match(r"^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$",
@@ -187,10 +200,6 @@ class Settings(BaseModel):
     @property
     def posts_to_wordpress(self) -> bool:
         return bool(self.wordpress_url)
-
-    @property
-    def shard_spec(self) -> Shard | None:
-        return Shard.parse(self.shard) if self.shard else None
 
 
 def _check_report_prefix(settings: Settings) -> None:
@@ -291,9 +300,10 @@ def with_shard(settings: Settings, shard: str | None) -> Settings:
     if not shard:
         return settings
     try:
-        return settings.model_validate({**settings.model_dump(), "shard": shard})
-    except ValidationError as exc:
-        raise ConfigError(f"--shard: {_format_validation(exc)}") from None
+        return settings.model_validate({**settings.model_dump(), "shard": Shard.parse(shard)})
+    except ValueError as exc:  # ValidationError is one too
+        raise ConfigError(f"--shard: {_format_validation(exc) if isinstance(exc, ValidationError) else exc}") \
+            from None
 
 
 def load_settings(

@@ -8,8 +8,6 @@ are prepended untouched.
 from __future__ import annotations
 
 import posixpath
-from collections import defaultdict
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
@@ -24,14 +22,14 @@ def relative_name(name: str, path: str) -> str:
     return name[len(path) :]
 
 
-def flatten(rel: str) -> str:
+def flattened(rel: str) -> str:
     """Join the segments of a name with '_' (the WordPress S3 plugin wants one folder)."""
     return "_".join(rel.split("/"))
 
 
 def dest_name(rel: str, flatten_names: bool) -> str:
     """The destination name below `s3_prefix` of a relative source name."""
-    return flatten(rel) if flatten_names else rel
+    return flattened(rel) if flatten_names else rel
 
 
 def archive_name(dest_rel: str, created: datetime, generation: int | None = None) -> str:
@@ -62,14 +60,6 @@ def refusal_reason(rel: str, dest_key: str, archive_key: str) -> str | None:
         if size > MAX_KEY_BYTES:
             return f"{what} key would be {size} UTF-8 bytes; S3 allows at most {MAX_KEY_BYTES}"
     return None
-
-
-def find_collisions(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """Destination keys claimed by more than one source name: {key: [names...]}."""
-    claims: dict[str, list[str]] = defaultdict(list)
-    for name, key in pairs:
-        claims[key].append(name)
-    return {key: sorted(names) for key, names in claims.items() if len(names) > 1}
 
 
 class KeyRules:

@@ -7,7 +7,7 @@ base64 of the big-endian 4 bytes (the form both GCS and S3 use).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -71,6 +71,26 @@ class Kind(enum.StrEnum):
     CHECK = "check"  # the listings cannot tell: the state cache or the target's metadata decides
 
 
+class _NoAttachments(Mapping[str, str]):
+    """The attachments of an action that has none: one shared, immutable empty mapping (most actions
+    have none, and a plan of millions makes as many actions)."""
+
+    def __getitem__(self, key: str) -> str:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+
+NO_ATTACHMENTS: Mapping[str, str] = _NoAttachments()
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     """The plan's decision for one source object, with the keys it will write."""
@@ -81,14 +101,10 @@ class Action:
     archive_key: str
     reason: str
     existing: DestObject | None = None  # what the primary target holds at dest_key (listed, or HEAD)
-    attached: tuple[str, ...] = ()  # keys in the primary target a stage claimed for this object (its
-    # files of an earlier version: replaced or removed when this one is delivered)
+    # {key: its ETag as listed} of the keys in the primary target a stage claimed for this object (its
+    # files of an earlier version: replaced or removed when this one is delivered), in key order
+    attached: Mapping[str, str] = NO_ATTACHMENTS
     headers: Headers = Headers()  # what the delivered objects carry (headers.delivered_headers)
-    attached_etags: tuple[str, ...] = ()  # the listed ETag of each key in `attached`, in its order
-
-    def attached_listed(self) -> dict[str, str]:
-        """{attached key: its ETag as listed}."""
-        return dict(zip(self.attached, self.attached_etags, strict=True))
 
     @property
     def delivers(self) -> bool:
@@ -114,7 +130,8 @@ class Refusal:
 
 
 class ActionStore(Protocol):
-    """A plan's actions held outside the Python heap (run/action_spool.ActionSpool), read in key order."""
+    """A plan's actions, read in key order: on disk (run/plan_file.PlanFile, what a run plans) or in
+    memory (ActionList: tests and the in-memory reference planner)."""
 
     def __iter__(self) -> Iterator[Action]: ...
 
@@ -127,16 +144,41 @@ class ActionStore(Protocol):
     def close(self) -> None: ...
 
 
+class ActionList:
+    """A plan's actions in memory, in order."""
+
+    def __init__(self, actions: Iterable[Action] = ()) -> None:
+        self.items = list(actions)
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def append(self, action: Action) -> None:
+        self.items.append(action)
+
+    def count(self, *kinds: Kind) -> int:
+        return sum(a.kind in kinds for a in self.items)
+
+    def size(self, *kinds: Kind) -> int:
+        return sum(a.source.size for a in self.items if a.kind in kinds)
+
+    def close(self) -> None:
+        self.items = []
+
+
 TODO_KINDS = (Kind.NEW, Kind.CHANGED, Kind.HEADERS)  # what a sync writes
 
 
 @dataclass(slots=True)
 class Plan:
-    """Everything a sync would do, decided from listings alone. `actions` is a list (the in-memory
-    planner, core/plan.build_plan) or a store on disk (the streaming planner, run/planning.py); walk it,
-    and ask `count`/`size` rather than filtering it."""
+    """Everything a sync would do, decided from listings alone. Walk `actions` (read in key order, from
+    disk for a run's plan) and ask `count`/`size` rather than filtering it; `close` (or `with`) removes
+    the file the actions are kept in."""
 
-    actions: list[Action] | ActionStore = field(default_factory=list)
+    actions: ActionStore = field(default_factory=ActionList)
     refused: list[Refusal] = field(default_factory=list)
     placeholders: int = 0  # GCS "folder" markers (name ending in "/", size 0), skipped
     target_only: int = 0  # keys under the primary prefix with no source object (left alone)
@@ -146,20 +188,14 @@ class Plan:
         return (a for a in self.actions if a.kind in kinds)
 
     def count(self, *kinds: Kind) -> int:
-        if isinstance(self.actions, list):
-            return sum(a.kind in kinds for a in self.actions)
         return self.actions.count(*kinds)
 
     def size(self, *kinds: Kind) -> int:
         """Bytes of the source objects of these kinds."""
-        if isinstance(self.actions, list):
-            return sum(a.source.size for a in self.actions if a.kind in kinds)
         return self.actions.size(*kinds)
 
     def close(self) -> None:
-        """Remove the file the actions are kept in (nothing to do for a plan held in a list)."""
-        if not isinstance(self.actions, list):
-            self.actions.close()
+        self.actions.close()
 
     def __enter__(self) -> Plan:
         return self

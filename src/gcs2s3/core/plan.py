@@ -12,32 +12,30 @@ source object); the planner knows no stage by name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple, Protocol
 
-from gcs2s3.core.errors import CollisionError
 from gcs2s3.core.headers import META_CRC32C, META_HEADERS, META_MD5, delivered_headers, digest
-from gcs2s3.core.keys import KeyRules, find_collisions, refusal_reason, relative_name
+from gcs2s3.core.keys import KeyRules, refusal_reason, relative_name
 from gcs2s3.core.models import Action, DestObject, Headers, Kind, Plan, Refusal, SourceObject, is_md5_etag
-from gcs2s3.core.shards import Shard
+
+ONE_GROUP = (b"",)  # a claimant's scope when its `claim` must see every key at once
 
 
 class Claimant(Protocol):
-    """What the planner asks of a stage (run.hooks.Stage has this hook)."""
+    """What the planner asks of a stage that claims keys (a Stage's `claims`, run/hooks.py)."""
 
     def claim(self, names: Mapping[str, str], listed: Sequence[str]) -> Mapping[str, Sequence[str]]:
-        """`names`: {dest key: source name} of every deliverable name; `listed`: the primary target's keys.
-        Raise a CollisionError to refuse the run; return {dest key: listed keys that belong to it}."""
+        """`names`: {dest key: source name} of the deliverable names of one group; `listed`: the primary
+        target's keys of that group. Raise a CollisionError to refuse the run; return {dest key: listed
+        keys that belong to it}."""
         ...
 
-
-def claim_scope(claimant: object, key: str) -> tuple[bytes, ...]:
-    """The groups of keys `key` takes part in for `claimant`'s claims (its `claim_scope`, when it has
-    one): the streaming planner asks `claim` once per group, with only that group's keys. A claimant
-    without one sees every key at once (one group). Groups are compared as bytes: a group must always
-    be encoded the same way."""
-    scope = getattr(claimant, "claim_scope", None)
-    return scope(key) if scope is not None else (b"",)
+    def scope(self, key: str) -> tuple[bytes, ...]:
+        """The groups `key` takes part in: the streaming planner asks `claim` once per group, with only
+        that group's keys (ONE_GROUP: every key at once). Groups are compared as bytes: a group must
+        always be encoded the same way."""
+        ...
 
 
 def is_placeholder(source: SourceObject) -> bool:
@@ -88,12 +86,19 @@ def resolve(action: Action, head: DestObject | None) -> Action:
 
 def _with(action: Action, kind: Kind, reason: str, target: DestObject | None) -> Action:
     return Action(kind, action.source, action.dest_key, action.archive_key, reason, target or action.existing,
-                  action.attached, action.headers, action.attached_etags)
+                  action.attached, action.headers)
 
 
-def map_source(
-    rules: KeyRules, source: SourceObject, mine: Callable[[str], bool], plan: Plan
-) -> tuple[str, str, Headers, str | None] | None:
+class Mapped(NamedTuple):
+    """Where one listed source object goes, and with which headers."""
+
+    dest: str  # its primary key
+    archive: str  # its archive key
+    headers: Headers  # what the delivered objects carry
+    unfit: str | None  # why those headers cannot be delivered (the object is then refused)
+
+
+def map_source(rules: KeyRules, source: SourceObject, mine: Callable[[str], bool], plan: Plan) -> Mapped | None:
     """One listed source object's keys and delivered headers (dest, archive, headers, why its headers
     cannot be delivered), or None when it takes no key: a placeholder or a refused name (counted in
     `plan`). A name refused for its headers still takes its key (collisions count it) and is refused
@@ -113,77 +118,5 @@ def map_source(
     headers, unfit = delivered_headers(source) if ours else (Headers(), None)
     if (reason or unfit) and ours:
         plan.refused.append(Refusal(source.name, reason or f"not delivered: {unfit}"))
-    return None if reason else (dest, archive, headers, unfit)
+    return None if reason else Mapped(dest, archive, headers, unfit)
 
-
-def build_plan(
-    rules: KeyRules,
-    sources: Iterable[SourceObject],
-    targets: Iterable[DestObject],
-    *,
-    claimants: Sequence[Claimant] = (),
-    shard: Shard | None = None,
-) -> Plan:
-    """Decide what to do with every source object (with `shard`, only with its own: every name is still
-    checked for collisions). Raises CollisionError (or a claimant's subclass of it) before deciding anything."""
-    mine = shard.owns if shard is not None else (lambda name: True)
-    plan = Plan()
-    actions: list[Action] = []
-    plan.actions = actions
-    mapped: list[tuple[bytes, SourceObject, str, str, Headers, str | None]] = []
-    for source in sources:
-        fit = map_source(rules, source, mine, plan)
-        if fit is not None:
-            dest, archive, headers, unfit = fit
-            mapped.append((dest.encode("utf-8"), source, dest, archive, headers, unfit))
-
-    collisions = find_collisions((source.name, dest) for _, source, dest, *_ in mapped)
-    if collisions:
-        raise CollisionError(collisions)
-    target_list = [t for t in targets if not rules.is_bookkeeping(t.key)]
-    attached = _attached(claimants, mapped, target_list)
-
-    mapped.sort(key=lambda item: item[0])
-    listed = sorted(((t.key.encode("utf-8"), t) for t in target_list), key=lambda item: item[0])
-    attached_keys = {key for keys in attached.values() for key in keys}
-    etags = {t.key: t.etag for t in target_list if t.key in attached_keys}
-    i = 0
-    for key_bytes, source, dest, archive, headers, unfit in mapped:
-        while i < len(listed) and listed[i][0] < key_bytes:
-            plan.target_only += _target_only(listed[i][1].key, attached_keys, mine)
-            i += 1
-        target = None
-        if i < len(listed) and listed[i][0] == key_bytes:
-            target = listed[i][1]
-            i += 1
-        if unfit or not mine(source.name):  # refused for its headers: its key stays claimed, nothing done
-            continue
-        kind, reason = decide(source, target)
-        own = tuple(sorted(attached.get(dest, ())))
-        plan.attached_in_target += len(own)
-        actions.append(Action(kind, source, dest, archive, reason, target, own, headers,
-                              tuple(etags[key] for key in own)))
-    plan.target_only += sum(_target_only(t.key, attached_keys, mine) for _, t in listed[i:])
-    return plan
-
-
-def _target_only(key: str, attached: set[str], mine: Callable[[str], bool]) -> int:
-    """1 when `key` counts as target-only for this shard (an attached key is counted with its object)."""
-    return int(key not in attached and mine(key))
-
-
-def _attached(
-    claimants: Sequence[Claimant],
-    mapped: list[tuple[bytes, SourceObject, str, str, Headers, str | None]],
-    targets: list[DestObject],
-) -> dict[str, set[str]]:
-    """Every claimant's refusals (raised) and attachments, merged: {dest key: listed keys of its own}."""
-    if not claimants:
-        return {}
-    names = {dest: source.name for _, source, dest, *_ in mapped}
-    listed = [t.key for t in targets]
-    attached: dict[str, set[str]] = {}
-    for claimant in claimants:
-        for dest, keys in claimant.claim(names, listed).items():
-            attached.setdefault(dest, set()).update(keys)
-    return attached

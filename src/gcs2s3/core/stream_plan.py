@@ -17,7 +17,7 @@ The state cache joins as a third sorted stream: an unchanged (or unsure) object 
 entry at the same key, as the in-memory planning settled it from the cache's dict.
 
 The stages' claims (thumbnails) are found a group of keys at a time: `mapped` and `listed` hand each
-key, under every group of the claimant's `claim_scope`, to a sink the caller sorts by group;
+key, under every group of the claimant's `scope`, to a sink the caller sorts by group;
 `claims` asks the claimant once per group and yields its attachments by destination key, which the
 caller sorts and hands to `join` as a fourth stream. A claimant's refusals are collected in
 `claim_errors` (raised by the caller after the collisions, as `build_plan` raises them).
@@ -27,6 +27,7 @@ Pure: no I/O (the caller owns sorting and spilling: run/planning.py).
 
 from __future__ import annotations
 
+import enum
 import heapq
 import marshal
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,14 +35,23 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from gcs2s3.core.errors import CollisionError, ConfigError
 from gcs2s3.core.headers import delivered_headers
 from gcs2s3.core.keys import KeyRules
-from gcs2s3.core.models import Action, DestObject, Kind, Plan, SourceObject
-from gcs2s3.core.plan import Claimant, claim_scope, decide, map_source, needs_confirming, resolve
-from gcs2s3.core.records import pack_dest, pack_source, unpack_dest, unpack_source
+from gcs2s3.core.merge_join import Cursor
+from gcs2s3.core.models import NO_ATTACHMENTS, Action, DestObject, Kind, Plan, SourceObject
+from gcs2s3.core.packing import pack_dest, pack_source, unpack_dest, unpack_source
+from gcs2s3.core.plan import Claimant, decide, map_source, needs_confirming, resolve
 from gcs2s3.core.shards import Shard
 
 Pair = tuple[bytes, bytes]  # (key as UTF-8 bytes, packed record)
 Vouch = Callable[[DestObject, bytes], DestObject | None]  # listed object, packed cache entry -> a HEAD's answer
 Sink = Callable[[bytes, bytes], None]  # takes (group, record) pairs for sorting
+
+
+
+class Side(enum.IntEnum):
+    """What a record in a claimant's group is: a source name mapped to its key, or a listed key."""
+
+    NAME = 0  # (NAME, dest key, source name)
+    LISTED = 1  # (LISTED, listed key, its ETag)
 
 
 class StreamingPlan:
@@ -60,13 +70,13 @@ class StreamingPlan:
     def mapped(self, sources: Iterable[SourceObject], scoped: Sequence[Sink] = ()) -> Iterator[Pair]:
         """`scoped`: one sink per claimant, given every mapped key under its groups."""
         for source in sources:
-            fit = map_source(self.rules, source, self.mine, self.plan)
-            if fit is not None:
-                dest = fit[0]
+            mapped = map_source(self.rules, source, self.mine, self.plan)
+            if mapped is not None:
+                dest = mapped.dest
                 for claimant, sink in zip(self.claimants, scoped, strict=True):
-                    for group in claim_scope(claimant, dest):
-                        sink(group, marshal.dumps((0, dest, source.name)))
-                acted_on = fit[3] is None and self.mine(source.name)
+                    for group in claimant.scope(dest):
+                        sink(group, marshal.dumps((Side.NAME.value, dest, source.name)))
+                acted_on = mapped.unfit is None and self.mine(source.name)
                 # Another shard's name, or one refused for its headers, only takes its key: its name is
                 # all the collision check needs.
                 yield dest.encode("utf-8"), pack_source(source) if acted_on else _NAME_ONLY + _encoded(source.name)
@@ -76,8 +86,8 @@ class StreamingPlan:
         for target in targets:
             if not self.rules.is_bookkeeping(target.key):
                 for claimant, sink in zip(self.claimants, scoped, strict=True):
-                    for group in claim_scope(claimant, target.key):
-                        sink(group, marshal.dumps((1, target.key, target.etag)))
+                    for group in claimant.scope(target.key):
+                        sink(group, marshal.dumps((Side.LISTED.value, target.key, target.etag)))
                 yield target.key.encode("utf-8"), pack_dest(target)
 
     def claims(self, claimant: Claimant, grouped: Iterable[Pair]) -> Iterator[Pair]:
@@ -87,8 +97,8 @@ class StreamingPlan:
             names: dict[str, str] = {}
             listed: dict[str, str] = {}
             for record in records:
-                role, key, value = marshal.loads(record)
-                if role == 0:
+                side, key, value = marshal.loads(record)
+                if side == Side.NAME:
                     names[key] = value
                 else:
                     listed[key] = value
@@ -111,52 +121,43 @@ class StreamingPlan:
         entry vouches for it; one the cache cannot settle still needs a HEAD
         (`plan.needs_confirming`); each action comes with whether it still needs one. `attached`: the
         claims' attachments sorted by key (`claims`)."""
-        listed = iter(targets)
-        pending = next(listed, None)
-        cached = iter(cache)
-        entry = next(cached, None)
-        claimed = iter(attached)
-        claim = next(claimed, None)
+        def target_only(_: bytes, packed: bytes) -> None:
+            self.plan.target_only += self.mine(unpack_dest(packed).key)
+
+        listed = Cursor(targets, passed=target_only)
+        cached = Cursor(cache)
+        claimed = Cursor(attached)
         for key, group in _groups(sources):
-            while pending is not None and pending[0] < key:
-                self.plan.target_only += self.mine(unpack_dest(pending[1]).key)
-                pending = next(listed, None)
-            target = None
-            if pending is not None and pending[0] == key:
-                target = unpack_dest(pending[1])
-                pending = next(listed, None)
+            packed = listed.first(key)
+            target = unpack_dest(packed) if packed is not None else None
+            claims = claimed.take(key)
             if len(group) > 1:
                 self.collisions[key.decode("utf-8")] = sorted(_name(record) for record in group)
                 continue
             own: dict[str, str] = {}
-            while claim is not None and claim[0] <= key:
-                if claim[0] == key:
-                    keys, etags = marshal.loads(claim[1])
-                    own.update(zip(keys, etags, strict=True))
-                claim = next(claimed, None)
+            for claim in claims:
+                keys, etags = marshal.loads(claim)
+                own.update(zip(keys, etags, strict=True))
             if group[0].startswith(_NAME_ONLY):  # a name that takes its key and nothing more
                 continue
             action = self._action(unpack_source(group[0]), target, key.decode("utf-8"), own)
             unsure = needs_confirming(action)
             if vouch is not None and action.existing is not None and unsure:
-                while entry is not None and entry[0] < key:
-                    entry = next(cached, None)
-                if entry is not None and entry[0] == key:
-                    settled = _settled(action, vouch(action.existing, entry[1]))
+                entry = cached.first(key)
+                if entry is not None:
+                    settled = _settled(action, vouch(action.existing, entry))
                     action, unsure = (settled, False) if settled else (action, True)
             yield action, unsure
-        while pending is not None:
-            self.plan.target_only += self.mine(unpack_dest(pending[1]).key)
-            pending = next(listed, None)
+        for key, packed in listed.rest():
+            target_only(key, packed)
         self.plan.target_only -= self._attached_mine
 
     def _action(self, source: SourceObject, target: DestObject | None, dest: str, attached: dict[str, str]) -> Action:
         headers, _ = delivered_headers(source)  # fit: `mapped` packed it whole
         kind, reason = decide(source, target)
-        own = tuple(sorted(attached))
-        self.plan.attached_in_target += len(own)
-        return Action(kind, source, dest, self.rules.archive_key(dest, source.created), reason, target, own, headers,
-                      tuple(attached[key] for key in own))
+        self.plan.attached_in_target += len(attached)
+        own = {key: attached[key] for key in sorted(attached)} if attached else NO_ATTACHMENTS
+        return Action(kind, source, dest, self.rules.archive_key(dest, source.created), reason, target, own, headers)
 
     def refuse(self) -> None:
         """Raise what refuses the run once `join` is exhausted: a collision, else a claimant's refusal

@@ -36,7 +36,7 @@ from gcs2s3.core.retrying import retried
 from gcs2s3.run.budget import BufferPool, ByteBudget
 from gcs2s3.run.hooks import Delivery, Stage
 from gcs2s3.run.stopping import StopFlag
-from gcs2s3.run.transfer import Streaming, copy_in_parts, stream_version
+from gcs2s3.run.transfer import PartTransport, copy_in_parts, stream_version
 from gcs2s3.run.verify import confirm, deep_mismatch, written_mismatch
 from gcs2s3.stores.protocols import Stores, Target, multipart
 
@@ -72,7 +72,7 @@ class Deliverer:
             max_workers=max(4, settings.max_buffer // settings.part_size + 2), thread_name_prefix="gcs2s3-part"
         )
         self.budget = ByteBudget(settings.max_buffer)
-        self.streaming = Streaming(settings.part_size, settings.multipart_threshold, self.budget, self.part_pool,
+        self.streaming = PartTransport(settings.part_size, settings.multipart_threshold, self.budget, self.part_pool,
                                    BufferPool(settings.part_size, self.budget), self.stop)
 
     def run(self, actions: Iterable[Action]) -> list[Outcome]:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 from typing import Any, BinaryIO, TypeVar
 
-from gcs2s3.core.errors import Gcs2s3Error, NotFoundError
+from gcs2s3.core.errors import Gcs2s3Error
 from gcs2s3.core.hashes import BodyHasher, crc32c_b64
 from gcs2s3.core.models import Headers, PutOptions
 from gcs2s3.stores.protocols import MultipartTarget, Target
@@ -37,24 +37,6 @@ class Found(enum.Enum):
     UNREADABLE = "unreadable"  # read, but not a document we can parse (a warning was logged)
 
 
-def load_document(
-    target: Target, key: str, what: str, parse: Callable[[bytes], T], not_read: str
-) -> tuple[Found, T | None]:
-    """The document parsed, or why there is none. `not_read` says what a failed read costs."""
-    try:
-        data = target.get(key).body
-    except NotFoundError:
-        return Found.MISSING, None
-    except Gcs2s3Error as exc:
-        log.warning("%s s3://%s/%s not read (%s); %s", what, target.bucket, key, exc, not_read)
-        return Found.NOT_READ, None
-    try:
-        return Found.READ, parse(data)
-    except PARSE_ERRORS as exc:
-        log.warning("%s s3://%s/%s is unreadable (%s); it will be rewritten", what, target.bucket, key, exc)
-        return Found.UNREADABLE, None
-
-
 def put_document(target: Target, key: str, body: bytes, content_type: str | None = None) -> None:
     hasher = BodyHasher()
     hasher.update(body)
@@ -65,20 +47,10 @@ def put_document(target: Target, key: str, body: bytes, content_type: str | None
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode  # ASCII: any name, even a lone surrogate, survives
 
 
-def encode_entries(format_version: int, entries: dict[str, Any]) -> bytes:
-    """A header line `{"format":N,"fields":[...]}`, then one line per entry, `[key,value,...]`, sorted by
-    key, gzipped (same bytes for same entries). Line by line so that a reader can also stream it in key
-    order (`iter_entries`) instead of holding it. Flat dataclasses of plain values: read field by field
-    (`asdict` deep-copies, ten times slower)."""
-    names = [f.name for f in fields(next(iter(entries.values())))] if entries else []
-    lines = [_DUMPS({"format": format_version, "fields": names})]
-    lines += [_DUMPS([key, *(getattr(entry, name) for name in names)]) for key, entry in sorted(entries.items())]
-    return gzip.compress("\n".join(lines).encode("ascii"), compresslevel=6, mtime=0)
-
-
 class EntryWriter:
-    """`encode_entries`'s format written a line at a time to a temporary file (entries given in key
-    order), for documents too big to hold: then `put_file` stores it."""
+    """The entries format, written a line at a time to a temporary file (entries given in key order):
+    a header line `{"format":N,"fields":[...]}`, then one line `[key,value,...]` per entry, gzipped
+    (same bytes for same entries), so that a reader can stream it in key order. `put_file` stores it."""
 
     def __init__(self, format_version: int, names: list[str]) -> None:
         self.file: BinaryIO = tempfile.TemporaryFile(prefix="gcs2s3-doc-")  # noqa: SIM115
@@ -132,7 +104,7 @@ def put_file(target: Target, key: str, file: BinaryIO, size: int) -> None:
 
 def decode_entries(data: bytes, format_version: int, entry: Callable[..., T], what: str,
                    legacy: int | None = None) -> dict[str, T]:
-    """The entries of a document `encode_entries` wrote; with `legacy`, also of the earlier layout of
+    """The entries of a document in the entries format (EntryWriter); with `legacy`, also of the earlier layout of
     that format number (one JSON object `{"format":N,"entries":{key:{field:value}}}`)."""
     head, _, rest = gzip.decompress(data).partition(b"\n")
     header = json.loads(head)
@@ -146,7 +118,7 @@ def decode_entries(data: bytes, format_version: int, entry: Callable[..., T], wh
 
 
 def iter_entries(chunks: Iterable[bytes], format_version: int, what: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A gzipped document of `encode_entries`, streamed from its compressed chunks: (key, fields) in key
+    """A document in the entries format (EntryWriter), streamed from its compressed chunks: (key, fields) in key
     order, holding one line at a time."""
     inflate = zlib.decompressobj(wbits=31)
     names: list[str] | None = None

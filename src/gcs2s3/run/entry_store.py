@@ -19,8 +19,9 @@ from dataclasses import fields
 from typing import ClassVar, Generic, TypeVar
 
 from gcs2s3.core.errors import Gcs2s3Error, NotFoundError
+from gcs2s3.core.merge_join import Cursor
 from gcs2s3.run.documents import PARSE_ERRORS, EntryWriter, Found, decode_entries, iter_entries, put_file
-from gcs2s3.run.record_file import BUFFER, RecordFile
+from gcs2s3.run.framing import BUFFER, FrameFile
 from gcs2s3.stores.protocols import Target
 
 log = logging.getLogger(__name__)
@@ -35,12 +36,11 @@ class EntryStore(Generic[T]):
         """`stored`: (key, entry) pairs in key order, copied to the local file now."""
         self.entry = entry
         self._names = [f.name for f in fields(entry)]  # type: ignore[arg-type]
-        self._file = RecordFile("gcs2s3-entries-")
+        self._file = FrameFile("gcs2s3-entries-")
         for key, value in stored:
             self._file.append(marshal.dumps((key, tuple(getattr(value, name) for name in self._names))))
         self.changes: dict[str, T] = {}
-        self._cursor: Iterator[tuple[str, T]] = iter(())
-        self._at: tuple[str, T] | None = None
+        self._cursor: Cursor[str, T] = Cursor(())
         self._last: str | None = None
         self._group: tuple[str, list[T]] | None = None
         self._rewind()
@@ -51,8 +51,7 @@ class EntryStore(Generic[T]):
             yield key, self.entry(*values)
 
     def _rewind(self) -> None:
-        self._cursor = self._read()
-        self._at = next(self._cursor, None)
+        self._cursor = Cursor(self._read())
         self._last = None
         self._group = None
 
@@ -63,14 +62,8 @@ class EntryStore(Generic[T]):
         if self._last is not None and key < self._last:
             self._rewind()
         self._last = key
-        while self._at is not None and self._at[0] < key:
-            self._at = next(self._cursor, None)
-        found = []
-        while self._at is not None and self._at[0] == key:
-            found.append(self._at[1])
-            self._at = next(self._cursor, None)
-        self._group = (key, found)
-        return found
+        self._group = (key, self._cursor.take(key))
+        return self._group[1]
 
     def get(self, key: str) -> list[T]:
         """This run's change of `key`, else its stored entries."""
@@ -96,7 +89,7 @@ class EntryStore(Generic[T]):
                 yield key, entry
 
     def write(self, target: Target, key: str, format_version: int) -> None:
-        """Store the merged entries at `key` (the `encode_entries` format, written line by line)."""
+        """Store the merged entries at `key` (the entries format, written line by line)."""
         writer = EntryWriter(format_version, self._names)
         try:
             for name, entry in self.items():
@@ -111,8 +104,8 @@ class EntryStore(Generic[T]):
 
 def load_entries(target: Target, key: str, format_version: int, entry: type[T], what: str,
                  not_read: str, legacy: int | None = None) -> tuple[Found, EntryStore[T]]:
-    """The document at `key` streamed into a store, and how the reading went (as `load_document` tells
-    it: a failed or unparsable read is a warning and an empty store, never an error). With `legacy`,
+    """The document at `key` streamed into a store, and how the reading went (a failed or unparsable
+    read is a warning and an empty store, never an error). With `legacy`,
     the earlier one-object layout of that format is read whole, once."""
     try:
         try:
@@ -171,7 +164,7 @@ class EntryDocument(Generic[T]):
         a merged document may hold entries of several versions of a key)."""
         return self.store.of_version(key, crc32c)
 
-    def record(self, key: str, entry: T) -> None:
+    def put(self, key: str, entry: T) -> None:
         self.store.put(key, entry)
         self.changed = True
 

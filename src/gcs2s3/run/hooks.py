@@ -5,13 +5,12 @@ The engine (plan, deliver, sync) knows stages only through these hooks, never by
 beside its caller, so that imports only point down (stages -> run, never run -> stages). Hooks, in the
 order a run calls them:
 
-1. `claim` (while planning, pure): refuse names the stage's output would overwrite (raise a
-   CollisionError) and name the keys in the primary target that belong to a source object (files a
-   stage wrote for an earlier version); they are attached to its action and not counted as
-   target-only. A stage whose claims relate only keys of a small group (thumbnails: an image and the
-   names of its derived files) also says, in `claim_scope(key)`, which groups a key belongs to: the
-   planner then asks `claim` once per group, holding one group at a time (core/plan.claim_scope);
-   without it, `claim` sees every key at once.
+1. `claims` (while planning, pure): None, or a Claimant (core/plan.py) whose `claim` refuses names
+   the stage's output would overwrite (raise a CollisionError) and names the keys in the primary
+   target that belong to a source object (files a stage wrote for an earlier version); they are
+   attached to its action and not counted as target-only. Its `scope(key)` says which groups a key
+   belongs to (thumbnails: an image and the names of its derived files): the planner asks `claim`
+   once per group, holding one group at a time (`ONE_GROUP`: every key at once).
 2. `start` (after planning, before the first write; not on a dry run).
 3. Per delivered version, in the delivering worker: `spool_suffix` (ask for the version's bytes in a
    local file), `metadata` (extra user metadata on the objects written), `on_delivered` (after the
@@ -24,7 +23,7 @@ order a run calls them:
 `verify` (the `verify` command, after claims): check the stage's output for every delivered object;
 its failures are verification problems.
 
-A stage that needs no hook inherits it from StageBase.
+Every hook is declared here with a neutral default in StageBase: a stage overrides what it needs.
 """
 
 from __future__ import annotations
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 
 from gcs2s3.core.config import Settings
 from gcs2s3.core.models import Action, Outcome, Plan
+from gcs2s3.core.plan import Claimant
 from gcs2s3.core.report import StageReport
 from gcs2s3.run.budget import ByteBudget
 from gcs2s3.run.stopping import StopFlag
@@ -76,7 +76,7 @@ class Delivery:
 class Stage(Protocol):
     name: str  # the key of its results on each outcome and of its section in the report
 
-    def claim(self, names: Mapping[str, str], listed: Sequence[str]) -> Mapping[str, Sequence[str]]: ...
+    claims: Claimant | None  # what it claims while planning; None: nothing
 
     def start(self, run: RunContext) -> None: ...
 
@@ -97,9 +97,7 @@ class StageBase:
     """Every hook as a no-op: a stage overrides the ones it needs."""
 
     name = "stage"
-
-    def claim(self, names: Mapping[str, str], listed: Sequence[str]) -> Mapping[str, Sequence[str]]:
-        return {}
+    claims: Claimant | None = None
 
     def start(self, run: RunContext) -> None:
         return None
@@ -127,3 +125,8 @@ class StageBase:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def claims_of(stages: Sequence[Stage]) -> list[Claimant]:
+    """The claimants of the stages that claim keys, in their order."""
+    return [stage.claims for stage in stages if stage.claims is not None]

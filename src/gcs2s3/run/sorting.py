@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from gcs2s3.run.framing import pair, read_frames, unpair
+from gcs2s3.run.framing import pair, read_pairs
 
 RUN_BYTES = 32 * 1024 * 1024  # pairs held in memory at once (keys + records + ~120 bytes per pair)
 _PAIR_OVERHEAD = 120  # a tuple of two bytes objects and its list slot, in CPython
@@ -82,17 +82,6 @@ class ExternalSorter:
             self._spill.close()
 
 
-def external_sort(pairs: Iterable[tuple[bytes, bytes]], run_bytes: int = RUN_BYTES,
-                  folder: str | None = None) -> Iterator[tuple[bytes, bytes]]:
-    """`pairs` sorted by key (bytes order), stable, holding at most about `run_bytes` in memory."""
-    sorter = ExternalSorter(run_bytes, folder)
-    try:
-        sorter.extend(pairs)
-        yield from sorter
-    finally:
-        sorter.close()
-
-
 def _key(pair: tuple[bytes, bytes]) -> bytes:
     return pair[0]
 
@@ -106,4 +95,4 @@ def _write_run(spill: BinaryIO, run: list[tuple[bytes, bytes]]) -> tuple[int, in
 
 def _read_run(spill: BinaryIO, offset: int, count: int, read_size: int) -> Iterator[tuple[bytes, bytes]]:
     """One run, read back through its own buffer (the runs share the file, each at its own offset)."""
-    return map(unpair, read_frames(spill, offset, count, read_size))
+    return read_pairs(spill, offset, count, read_size)

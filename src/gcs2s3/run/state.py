@@ -32,9 +32,7 @@ from gcs2s3.run.documents import (
     PARSE_ERRORS,
     EntryWriter,
     decode_entries,
-    encode_entries,
     iter_entries,
-    load_document,
     put_file,
 )
 from gcs2s3.stores.protocols import Target
@@ -84,32 +82,6 @@ def pack_entry(entry: StateEntry) -> bytes:
 
 def vouched_packed(listed: DestObject, packed: bytes) -> DestObject | None:
     return vouched(listed, StateEntry(*marshal.loads(packed)))
-
-
-class StateCache:
-    def __init__(self, entries: dict[str, StateEntry] | None = None) -> None:
-        self.entries = dict(entries or {})
-
-    def vouch(self, listed: DestObject) -> DestObject | None:
-        """What a HEAD would say of `listed`, if the cache knows this exact object (same ETag, size)."""
-        return vouched(listed, self.entries.get(listed.key))
-
-    def record(self, key: str, etag: str, source: SourceObject, headers: str) -> None:
-        self.entries[key] = state_entry(etag, source, headers)
-
-    def to_bytes(self) -> bytes:
-        return encode_entries(STATE_FORMAT, self.entries)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> StateCache:
-        return cls(decode_entries(data, STATE_FORMAT, StateEntry, "state", legacy=LEGACY_FORMAT))
-
-
-def load_state(target: Target, key: str) -> StateCache:
-    """The cache as stored; empty (with a warning, never an error) when missing or unreadable."""
-    _, cache = load_document(target, key, "state cache", StateCache.from_bytes,
-                             "unchanged multipart objects cost a HEAD")
-    return cache if cache is not None else StateCache()
 
 
 def stream_state(target: Target, key: str, chunk_size: int = 1024 * 1024) -> Iterator[tuple[bytes, bytes]]:
@@ -177,8 +149,8 @@ class StoredState:
 
 
 def _legacy_pairs(target: Target, key: str) -> list[tuple[bytes, bytes]]:
-    cache = StateCache.from_bytes(target.get(key).body)
-    return [(name.encode("utf-8", "surrogatepass"), pack_entry(entry)) for name, entry in cache.entries.items()]
+    entries = decode_entries(target.get(key).body, STATE_FORMAT, StateEntry, "state", legacy=LEGACY_FORMAT)
+    return [(name.encode("utf-8", "surrogatepass"), pack_entry(entry)) for name, entry in entries.items()]
 
 
 def write_state(target: Target, key: str, entries: Callable[[], Iterable[tuple[str, StateEntry]]],

@@ -33,7 +33,7 @@ def sync_report(command: str, settings: Settings, result: SyncResult) -> RunRepo
         bytes=ByteCounts(plan.size(Kind.NEW), plan.size(Kind.CHANGED), plan.size(Kind.UNCHANGED),
                          sum(o.bytes_copied for o in delivered)),
         stages=tuple(result.stage_reports), failures=tuple(failures), dry_run=result.dry_run,
-        shard=(settings.shard_spec.label if settings.shard_spec else settings.shard) if settings.shard else None,
+        shard=settings.shard.label if settings.shard else None,
         stopped_by=result.stopped_by,
         actions=tuple({"kind": a.kind.value, "source": a.source.name, "dest_key": a.dest_key,
                        "archive_key": a.archive_key, "reason": a.reason}

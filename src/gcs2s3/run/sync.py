@@ -112,7 +112,7 @@ def next_state(plan: Plan, outcomes: list[Outcome]) -> Iterator[tuple[str, State
 
 def _save_state(settings: Settings, primary: Target, stored: StoredState, plan: Plan,
                 outcomes: list[Outcome]) -> None:
-    key = state_key(settings.s3_prefix, settings.shard_spec)
+    key = state_key(settings.s3_prefix, settings.shard)
     try:
         write_state(primary, key, lambda: next_state(plan, outcomes), stored)
     except Gcs2s3Error as exc:
@@ -206,7 +206,7 @@ def abort_open_uploads(settings: Settings, stores: Stores, plan: Plan) -> int:
             found += [(target, prefix, key, upload) for key, upload in target.open_uploads(prefix)]
         except Gcs2s3Error as exc:  # cleanup only: never a reason not to deliver
             _not_cleaned(target.bucket, prefix, exc)
-    own = _own_uploads(settings, plan, {key for *_, key, _ in found}) if settings.shard_spec and found else None
+    own = _own_uploads(settings, plan, {key for *_, key, _ in found}) if settings.shard and found else None
     aborted = 0
     for target, prefix, key, upload_id in found:
         if own is not None and key not in own:

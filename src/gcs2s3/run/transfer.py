@@ -44,7 +44,7 @@ def part_ranges(size: int, part_size: int) -> list[tuple[int, int, int]]:
 
 
 @dataclass(frozen=True, slots=True)
-class Streaming:
+class PartTransport:
     """How to move bytes: the part layout, the memory budget and the pool that uploads parts."""
 
     part_size: int
@@ -61,7 +61,7 @@ def stream_version(
     source: SourceObject,
     key: str,
     options: PutOptions,
-    how: Streaming,
+    how: PartTransport,
     spool: BinaryIO | None = None,
 ) -> WriteResult:
     """Copy exactly `source` (its listed generation) to `key` with these headers, metadata and mode;
@@ -80,7 +80,7 @@ def stream_version(
 
 
 def _put_whole(source_store: Source, target: Target, source: SourceObject, key: str, options: PutOptions,
-               how: Streaming, spool: BinaryIO | None) -> WriteResult:
+               how: PartTransport, spool: BinaryIO | None) -> WriteResult:
     """One read, one PUT with the listing's MD5 as Content-MD5 and the CRC32C of the bytes read."""
     with how.budget.hold(source.size), how.buffers.lent(source.size) as reused:
         body = source_store.read(source, 0, source.size, reused)
@@ -95,7 +95,7 @@ def _put_whole(source_store: Source, target: Target, source: SourceObject, key: 
 
 
 def _upload_in_parts(source_store: Source, target: MultipartTarget, source: SourceObject, key: str,
-                     options: PutOptions, how: Streaming, spool: BinaryIO | None) -> WriteResult:
+                     options: PutOptions, how: PartTransport, spool: BinaryIO | None) -> WriteResult:
     """Parts read in order, uploaded by the shared pool, completed with the whole object's CRC32C."""
     upload_id = target.create_multipart(key, options)
     uploads: list[Future[Part]] = []

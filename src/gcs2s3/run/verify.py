@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from gcs2s3.core.config import Settings
 from gcs2s3.core.hashes import BodyHasher
 from gcs2s3.core.keys import KeyRules
+from gcs2s3.core.merge_join import Cursor
 from gcs2s3.core.models import DestObject, Failure, Kind, Plan, SourceObject, WriteResult, is_md5_etag
-from gcs2s3.core.records import pack_dest, unpack_dest
+from gcs2s3.core.packing import pack_dest, unpack_dest
 from gcs2s3.core.report import StageReport
-from gcs2s3.run.hooks import Stage, VerifyContext
+from gcs2s3.run.hooks import Stage, VerifyContext, claims_of
 from gcs2s3.run.listings import archive_listing, primary_listing, source_listing
 from gcs2s3.run.planning import plan_streamed
 from gcs2s3.run.sorting import ExternalSorter
@@ -111,7 +112,8 @@ def run_verify(
     with ThreadPoolExecutor(max_workers=2) as pool:  # all three listings at once
         archived = pool.submit(ExternalSorter().extend, _pairs(archive_listing(settings, stores.archive)))
         plan, _ = plan_streamed(rules, source_listing(settings, stores.source),
-                                primary_listing(settings, stores.primary), claimants=stages, background=pool)
+                                primary_listing(settings, stores.primary), claimants=claims_of(stages),
+                                background=pool)
         archive = archived.result()
     result = VerifyResult(refused=[Failure(r.name, r.reason) for r in plan.refused])
     for action, entry in zip(plan.actions, _archive_entries(rules, plan, archive), strict=True):
@@ -170,13 +172,11 @@ def _archive_entries(
         wanted.add(fallback.encode("utf-8", "surrogatepass"), _INDEX.pack(number, 0))
         wanted.add(action.archive_key.encode("utf-8", "surrogatepass"), _INDEX.pack(number, 1))
     hits = ExternalSorter()
-    listed = iter(archive)
-    entry = next(listed, None)
+    listed = Cursor(archive)
     for key, index in wanted:
-        while entry is not None and entry[0] < key:
-            entry = next(listed, None)
-        if entry is not None and entry[0] == key:
-            hits.add(index, entry[1])
+        entry = listed.peek(key)
+        if entry is not None:
+            hits.add(index, entry)
     found = iter(hits)
     hit = next(found, None)
     for number in range(len(plan.actions)):

@@ -69,7 +69,7 @@ def find_thumbnail_claims(dest_keys: Iterable[str]) -> dict[str, str]:
 def thumbnail_scope(key: str) -> tuple[bytes, ...]:
     """The groups `find_thumbnail_claims` can relate `key` within: as an image, (folder, name, extension);
     as a derived file, the image it names. Keys of different groups never claim one another, so the
-    claims can be found one group at a time (the streaming planner's `claim_scope`)."""
+    claims can be found one group at a time (the streaming planner's `scope`)."""
     folder, _, basename = key.rpartition("/")
     groups = []
     if is_sized_image(key):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gcs2s3.core.config import Settings, load_settings
+from gcs2s3.core.config import Settings, load_settings, with_shard
 from gcs2s3.stores.protocols import Stores
 
 
@@ -15,9 +15,10 @@ def _read_remote(url: str) -> str:
     return read_text_object(url)
 
 
-def open_settings(config: str | Path, dev_level: str | None = None) -> Settings:
-    """`load_settings`, able to read the file from S3 (`s3://bucket/key`) with the task's own credentials."""
-    return load_settings(config, dev_level, read_remote=_read_remote)
+def open_settings(config: str | Path, dev_level: str | None = None, shard: str | None = None) -> Settings:
+    """`load_settings`, able to read the file from S3 (`s3://bucket/key`) with the task's own credentials;
+    `shard` (`i/N`) in place of the file's, as `--shard` gives it."""
+    return with_shard(load_settings(config, dev_level, read_remote=_read_remote), shard)
 
 
 def open_stores(settings: Settings) -> Stores:

@@ -67,7 +67,7 @@ def backfill_items(
             continue
         expected = {key: item.suffix for key, item in entry.expected(action.dest_key, sizes).items()}
         written = entry.etags
-        etags = action.attached_listed()
+        etags = action.attached
         present = {key for key in action.attached if _as_written(key, expected, written, etags)}
         missing = frozenset(suffix for key, suffix in expected.items() if key not in present)
         stale = tuple(key for key in action.attached if key not in expected)

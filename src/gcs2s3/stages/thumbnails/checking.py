@@ -52,7 +52,7 @@ def verify_thumbnails(check: VerifyContext, record: ThumbnailRecord, sizes: Sequ
             continue
         expected = entry.expected(action.dest_key, sizes)
         written = entry.etags
-        present = action.attached_listed()
+        present = action.attached
         for key, item in expected.items():
             size = (item.width, item.height)
             wants = f"{item.width}x{item.height}"

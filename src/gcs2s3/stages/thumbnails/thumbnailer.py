@@ -124,6 +124,14 @@ def thumbnail_claims(names: Mapping[str, str], listed: Sequence[str]) -> dict[st
     return derived
 
 
+class ThumbnailClaims:
+    """An image's derived files are its own (attached to it, never target-only), and a source name that
+    is another image's derived file name is refused; asked one image's group of names at a time."""
+
+    claim = staticmethod(thumbnail_claims)
+    scope = staticmethod(thumbnail_scope)
+
+
 class Thumbnailer(StageBase):
     """Draws an image's derived files and puts them beside it; shared by every delivering worker."""
 
@@ -131,6 +139,7 @@ class Thumbnailer(StageBase):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.claims = ThumbnailClaims()
         self.sizes: tuple[SizeSpec, ...] = configured_sizes(settings.thumbnail_sizes)  # pickled to the drawers
         self.max_pixels = settings.thumbnail_max_pixels
         self.processes = settings.thumbnail_processes
@@ -166,12 +175,6 @@ class Thumbnailer(StageBase):
                 self._pool.shutdown(wait=True, cancel_futures=True)
                 self._pool = None
 
-    def claim(self, names: Mapping[str, str], listed: Sequence[str]) -> dict[str, list[str]]:
-        return thumbnail_claims(names, listed)
-
-    def claim_scope(self, key: str) -> tuple[bytes, ...]:
-        return thumbnail_scope(key)
-
     def spool_suffix(self, action: Action) -> str | None:
         return "." + extension(action.dest_key) if is_sized_image(action.dest_key) else None
 
@@ -191,7 +194,7 @@ class Thumbnailer(StageBase):
             made = [(o.action.dest_key, o.stages[self.name]) for o in outcomes if o.ok and self.name in o.stages]
             for key, outcome in made:
                 if outcome.entry is not None:
-                    record.record(key, outcome.entry)
+                    record.put(key, outcome.entry)
             found = backfill_items(run.plan.actions, record, self.sizes)  # a stream: only this run's share is held
             due = list(itertools.islice(found, self.settings.thumbnail_backfill_per_run))
             later = sum(1 for _ in found)
@@ -310,7 +313,7 @@ class Thumbnailer(StageBase):
             key = item.action.dest_key
             if isinstance(result, ThumbnailOutcome):
                 if result.entry is not None:
-                    record.record(key, result.entry)
+                    record.put(key, result.entry)
                 filled.append((key, result))
                 log.info("back-filled thumbnails of %s (%d written, %d removed)", key, len(result.written),
                          len(result.removed), extra={"key": key})
@@ -329,7 +332,7 @@ class Thumbnailer(StageBase):
 
     @property
     def _record_key(self) -> str:
-        return record_key(self.settings.s3_prefix, self.settings.shard_spec)
+        return record_key(self.settings.s3_prefix, self.settings.shard)
 
     def _save_record(self, target: Target, record: ThumbnailRecord) -> None:
         if not record.changed or not record.read:

@@ -105,7 +105,7 @@ def posting_jobs(
                 if head is not None and (head.metadata or {}).get(META_POSTING):
                     jobs.append(PostJob(action, lookup=True))
                 else:
-                    ledger.record(action.dest_key, LedgerEntry(action.source.crc32c, PREDATES))
+                    ledger.put(action.dest_key, LedgerEntry(action.source.crc32c, PREDATES))
     return jobs
 
 
@@ -136,7 +136,7 @@ class Poster:
                 entry = LedgerEntry(action.source.crc32c, POSTED, outcome.media.id, outcome.media.url)
             else:
                 entry = LedgerEntry(action.source.crc32c, PENDING)
-            self.ledger.record(action.dest_key, entry)
+            self.ledger.put(action.dest_key, entry)
         return outcomes
 
     def _post(self, job: PostJob) -> PostOutcome:

@@ -57,7 +57,7 @@ class WordPressStage(StageBase):
         """Open the ledger. On the first run with posting on, the images already delivered are recorded
         as predating it, and the ledger is written before anything is delivered."""
         settings, target = self.settings, run.primary
-        ledger = load_ledger(target, ledger_key(settings.s3_prefix, settings.shard_spec))
+        ledger = load_ledger(target, ledger_key(settings.s3_prefix, settings.shard))
         if not ledger.exists:
             ledger = Ledger(predating(run.plan), exists=False)  # streamed from the plan's walk
             self._save_ledger(run, ledger)
@@ -98,7 +98,7 @@ class WordPressStage(StageBase):
         if not ledger.changed:
             return
         settings = self.settings
-        key = ledger_key(settings.s3_prefix, settings.shard_spec)
+        key = ledger_key(settings.s3_prefix, settings.shard)
         try:
             save_ledger(run.primary, key, ledger)
         except Gcs2s3Error as exc:

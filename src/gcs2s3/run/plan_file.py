@@ -2,9 +2,9 @@
 in that order as often as needed, with their counts and sizes by kind kept in memory.
 
 This is what lets a run plan ten million objects without holding one Python record per object: the
-plan carries the spool instead of a list (core/models.Plan accepts either), and whoever walks the
-plan (delivery, the stages, the next state cache) reads it from the file. Each action is packed with
-marshal (core/records.pack_action) in a temporary record file (run/record_file.py).
+plan carries this file instead of a list, and whoever walks the plan (delivery, the stages, the next
+state cache) reads it from the file. Each action is packed with
+marshal (core/packing.pack_action) in a temporary frame file (run/framing.py).
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from collections import Counter
 from collections.abc import Iterator
 
 from gcs2s3.core.models import Action, Kind
-from gcs2s3.core.records import pack_action, unpack_action
-from gcs2s3.run.record_file import RecordFile
+from gcs2s3.core.packing import pack_action, unpack_action
+from gcs2s3.run.framing import FrameFile
 
 
-class ActionSpool:
+class PlanFile:
     """Actions in the order appended. `count`/`size` answer from memory; iterating reads the file."""
 
     def __init__(self) -> None:
-        self._file = RecordFile("gcs2s3-plan-")
+        self._file = FrameFile("gcs2s3-plan-")
         self._counts: Counter[Kind] = Counter()
         self._sizes: Counter[Kind] = Counter()
         self.flagged = 0
@@ -29,7 +29,7 @@ class ActionSpool:
 
     @property
     def written(self) -> int:
-        """Bytes of the spool file."""
+        """Bytes of the file."""
         return self._file.written
 
     def append(self, action: Action, flag: bool = False) -> None:

@@ -1,7 +1,7 @@
 """Listed objects as compact bytes, for planning at scale: a SourceObject or DestObject packed with
 `marshal` (a tuple of plain values), ~100 bytes plus the name, against ~1 KB as Python objects.
 Records are packed for sorting and spilling (run/sorting.py), a plan's actions for its spool
-(run/action_spool.py), and unpacked only where an object is acted on. Pure; lossless (the round trip
+(run/plan_file.py), and unpacked only where an object is acted on. Pure; lossless (the round trip
 gives an equal object).
 """
 
@@ -11,7 +11,7 @@ import functools
 import marshal
 from datetime import UTC, datetime, timedelta, timezone
 
-from gcs2s3.core.models import Action, DestObject, Headers, Kind, SourceObject
+from gcs2s3.core.models import NO_ATTACHMENTS, Action, DestObject, Headers, Kind, SourceObject
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -65,11 +65,11 @@ def pack_action(action: Action, flag: bool = False) -> bytes:
     """An action (and one flag of its holder's, e.g. "still to be confirmed") as bytes."""
     return marshal.dumps((action.kind.value, pack_source(action.source), action.dest_key, action.archive_key,
                           action.reason, None if action.existing is None else pack_dest(action.existing),
-                          action.attached, _pack_headers(action.headers), action.attached_etags, flag))
+                          tuple(action.attached.items()), _pack_headers(action.headers), flag))
 
 
 def unpack_action(data: bytes) -> tuple[Action, bool]:
-    kind, source, dest, archive, reason, existing, attached, headers, etags, flag = marshal.loads(data)
+    kind, source, dest, archive, reason, existing, attached, headers, flag = marshal.loads(data)
     return Action(Kind(kind), unpack_source(source), dest, archive, reason,
-                  None if existing is None else unpack_dest(existing), tuple(attached), _unpack_headers(headers),
-                  tuple(etags)), flag
+                  None if existing is None else unpack_dest(existing), dict(attached) if attached else NO_ATTACHMENTS,
+                  _unpack_headers(headers)), flag

@@ -1,4 +1,5 @@
-"""The one bounded map and the one retry policy (core/bounded.py, core/retrying.py), with no server."""
+"""The one bounded map, the one retry policy and the one merge-join cursor (core/bounded.py,
+core/retrying.py, core/merge_join.py), with no server."""
 
 from __future__ import annotations
 
@@ -120,3 +121,14 @@ def test_retried_tries_again_what_may_pass_and_nothing_else(monkeypatch: pytest.
     with pytest.raises(UnreachableError):
         retrying.retried(unreachable, attempts=5, retry_on=UnreachableError, give_up=lambda exc: True)
     assert tries == [1]
+
+
+def test_the_merge_join_cursor_takes_peeks_passes_over_and_leaves_the_rest() -> None:
+    from gcs2s3.core.merge_join import Cursor
+
+    passed: list[tuple[str, int]] = []
+    cursor = Cursor([("a", 1), ("b", 2), ("b", 3), ("d", 4), ("e", 5)], passed=lambda k, v: passed.append((k, v)))
+    assert cursor.take("b") == [2, 3] and passed == [("a", 1)]
+    assert cursor.peek("d") == 4 and cursor.peek("d") == 4 and cursor.first("c") is None
+    assert cursor.first("d") == 4 and cursor.take("d") == []
+    assert list(cursor.rest()) == [("e", 5)] and cursor.take("z") == []
