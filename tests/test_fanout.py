@@ -34,11 +34,11 @@ keys_strategy = st.lists(st.text(alphabet="ab/._", min_size=1, max_size=8), uniq
 @settings(max_examples=200)
 @given(keys_strategy, st.sampled_from(["", "a", "a/", "b/"]), st.integers(1, 4), st.integers(1, 5), st.integers(0, 3))
 def test_fanout_yields_exactly_the_flat_listing(
-    keys: list[str], prefix: str, max_prefixes: int, workers: int, max_depth: int
+    keys: list[str], prefix: str, max_prefixes: int, in_flight: int, max_depth: int
 ) -> None:
     calls: list[tuple[str, bool]] = []
     lister = level_lister(keys, calls)
-    got = list(fanout_list(lister, prefix, workers=workers, max_prefixes=max_prefixes, max_depth=max_depth))
+    got = list(fanout_list(lister, prefix, in_flight=in_flight, max_prefixes=max_prefixes, max_depth=max_depth))
     assert sorted(got) == sorted(k for k in keys if k.startswith(prefix))
     assert len(got) == len(set(got))
 
@@ -46,13 +46,13 @@ def test_fanout_yields_exactly_the_flat_listing(
 def test_too_many_folders_fall_back_to_one_flat_listing() -> None:
     calls: list[tuple[str, bool]] = []
     keys = [f"d{i}/x" for i in range(10)] + ["top"]
-    assert sorted(fanout_list(level_lister(keys, calls), "", workers=2, max_prefixes=5)) == sorted(keys)
+    assert sorted(fanout_list(level_lister(keys, calls), "", in_flight=2, max_prefixes=5)) == sorted(keys)
     assert calls == [("", True), ("", False)]
 
 
 def test_walks_down_a_single_folder_to_find_parallelism() -> None:
     calls: list[tuple[str, bool]] = []
     keys = [f"tiny/{i % 10}/{i}.txt" for i in range(50)]
-    assert sorted(fanout_list(level_lister(keys, calls), "", workers=4)) == sorted(keys)
+    assert sorted(fanout_list(level_lister(keys, calls), "", in_flight=4)) == sorted(keys)
     assert calls[:2] == [("", True), ("tiny/", True)]
     assert sorted(calls[2:]) == [(f"tiny/{i}/", False) for i in range(10)]

@@ -2,7 +2,7 @@
 
 A flat listing is one request per 1,000 keys, one after the other, so the client's parsing and the
 server's work never overlap; against a slow server that is the whole cost of a no-change run. So:
-delimited listings walk down from the prefix, level by level, until there are at least `workers`
+delimited listings walk down from the prefix, level by level, until there are at least `in_flight`
 sub-prefixes (or `max_depth` levels); each of those is then listed flat, several at once. A level that
 would have more than `max_prefixes` sub-prefixes (many tiny folders cost one request each) is not
 split: its parents are listed flat instead. Items come out in no particular order; the planner sorts.
@@ -19,7 +19,7 @@ from gcs2s3.core.bounded import BoundedMap
 T = TypeVar("T")
 # list_level(prefix, delimited) -> (items, sub-prefixes); sub-prefixes only when delimited
 ListLevel = Callable[[str, bool], tuple[list[T], list[str]]]
-LIST_WORKERS = 8  # listings in flight at once, per side
+LISTINGS_IN_FLIGHT = 8  # per side
 MAX_PREFIXES = 512
 MAX_DEPTH = 3
 
@@ -27,15 +27,15 @@ MAX_DEPTH = 3
 def fanout_list(
     list_level: ListLevel[T],
     prefix: str,
-    workers: int = LIST_WORKERS,
+    in_flight: int = LISTINGS_IN_FLIGHT,
     max_prefixes: int = MAX_PREFIXES,
     max_depth: int = MAX_DEPTH,
 ) -> Iterator[T]:
     """Every item under `prefix`, exactly once."""
     frontier = [prefix]
     depth = 0
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="list") as pool:
-        while len(frontier) < workers and depth < max_depth:
+    with ThreadPoolExecutor(max_workers=max(1, in_flight), thread_name_prefix="list") as pool:
+        while len(frontier) < in_flight and depth < max_depth:
             levels = list(pool.map(lambda p: list_level(p, True), frontier))
             deeper = [sub for _, subs in levels for sub in subs]
             if len(deeper) > max_prefixes:
@@ -46,15 +46,15 @@ def fanout_list(
             depth += 1
             if not frontier:
                 return
-        yield from _flat(pool, list_level, frontier, workers)
+        yield from _flat(pool, list_level, frontier, in_flight)
 
 
 def _flat(
     pool: ThreadPoolExecutor,
     list_level: ListLevel[T],
     prefixes: list[str],
-    workers: int,
+    in_flight: int,
 ) -> Iterator[T]:
-    """Flat listings of `prefixes`, at most 2 x `workers` in flight (bounded memory)."""
-    for _, future in BoundedMap(lambda prefix: pool.submit(list_level, prefix, False), prefixes, 2 * workers):
+    """Flat listings of `prefixes`, at most 2 x `in_flight` at once (bounded memory)."""
+    for _, future in BoundedMap(lambda prefix: pool.submit(list_level, prefix, False), prefixes, 2 * in_flight):
         yield from future.result()[0]
