@@ -167,3 +167,27 @@ class Proxy:
             self.requests.clear()
             self.headers.clear()
             self.statuses.clear()
+
+
+class LocalServer:
+    """A small HTTP server of the tests' own on 127.0.0.1 (a webhook, a refusing proxy), served on a
+    daemon thread until `close`. `answer(status)` sends an empty answer; nothing is logged."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], path: str = "") -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def answer(self, status: int, reason: str | None = None) -> None:
+        self.send_response(status, reason)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass

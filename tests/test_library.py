@@ -129,6 +129,7 @@ class DictTarget:
         return WriteResult(hashlib.md5(data).hexdigest(), crc32c_b64(data))
 
     def copy(self, src: tuple[Target, str], key: str, options: PutOptions) -> WriteResult:
+        options.mode.allowed("a server-side copy", "overwrite")
         store, source_key = src
         if not isinstance(store, DictTarget) or store._buckets is not self._buckets:
             raise ValueError("a copy needs a source of the same store")
@@ -138,6 +139,7 @@ class DictTarget:
         return WriteResult(hashlib.md5(body).hexdigest(), crc32c_b64(body))
 
     def delete(self, key: str, mode: PutMode = PutMode()) -> None:  # noqa: B008 (frozen: one shared value is safe)
+        mode.allowed("a delete", "overwrite", "update")
         with self._lock:
             self._check(key, mode)
             self._objects.pop(key, None)

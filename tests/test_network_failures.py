@@ -15,11 +15,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import World, cli
-from proxy import Proxy
+from proxy import LocalServer, Proxy, QuietHandler
 from test_exit_paths import failing_run
 from test_production import Hook
 
@@ -73,28 +72,17 @@ def silent() -> Iterator[Silent]:
     server.close()
 
 
-class RefusingProxy:
+class RefusingProxy(LocalServer):
     """An HTTP proxy that answers every request, CONNECT included, with 403."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def _refuse(self) -> None:
-                self.send_response(403, "Forbidden by policy")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(403, "Forbidden by policy")
 
             do_CONNECT = do_GET = do_PUT = do_HEAD = do_POST = _refuse
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def unreachable_run(world: World, hook: Hook, env: dict[str, str | None], **ini: str) -> tuple[str, float]:

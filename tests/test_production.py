@@ -8,13 +8,13 @@ import logging
 import socketserver
 import threading
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from conftest import World, cli
+from proxy import LocalServer, QuietHandler
 from test_sync import sync_json
 
 from gcs2s3.cli.metrics import emf_line
@@ -37,30 +37,19 @@ def received(queue: str) -> list[dict[str, Any]]:
     return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
 
-class Hook:
+class Hook(LocalServer):
     """A local webhook that records what it is sent."""
 
     def __init__(self, status: int = 200) -> None:
         self.bodies: list[dict[str, Any]] = []
         hook = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(status)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret-token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, "/services/T000/B000/secret-token")
 
 
 def test_a_failed_run_notifies_sns_and_the_webhook(world: World, aws: dict[str, str]) -> None:

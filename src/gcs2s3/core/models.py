@@ -233,6 +233,13 @@ class PutMode:
     def update(cls, etag: str) -> PutMode:
         return cls("update", etag)
 
+    def allowed(self, call: str, *kinds: str) -> PutMode:
+        """This mode, or a ValueError when `call` does not take it (a delete cannot `create`; a
+        server-side copy only overwrites)."""
+        if self.kind not in kinds:
+            raise ValueError(f"{call} takes mode {' or '.join(kinds)}, not {self.kind}")
+        return self
+
 
 OVERWRITE = PutMode()  # the default mode of every write
 

@@ -201,18 +201,17 @@ class MemoryTarget:
         return WriteResult(digest.hexdigest(), crc32c)
 
     def delete(self, key: str, mode: PutMode = OVERWRITE) -> None:
-        if mode.kind == "create":
-            raise ValueError("a delete takes mode overwrite or update")
+        mode.allowed("a delete", "overwrite", "update")
         with self._server.lock:
             objects = self._objects()
             _check(objects, key, mode)
             objects.pop(key, None)
 
     def copy(self, src: tuple[Target, str], key: str, options: PutOptions) -> WriteResult:
+        options.mode.allowed("a server-side copy", "overwrite")
         with self._server.lock:
             source = self._source(src)
             objects = self._objects()
-            _check(objects, key, options.mode)
             etag = hashlib.md5(source.body, usedforsecurity=False).hexdigest()
             objects[key] = replace(source, etag=etag, metadata=dict(options.metadata), headers=options.headers,
                                    checksum_type=None, written=time.monotonic())

@@ -7,6 +7,8 @@ split a bucket between workers).
 The rules every store keeps, and the contract suite (`gcs2s3.testing.contract`) checks:
 - reading a key that does not exist (`get`, `open`) raises NotFoundError; `head` answers None;
 - a write whose PutMode condition fails raises PreconditionFailedError and changes nothing;
+- a mode a call does not take (a delete that would `create`, a copy that does not overwrite) is a
+  ValueError (`PutMode.allowed`);
 - a body that does not match the checksums sent with it is refused (IntegrityError) and changes nothing;
 - every write returns what the server recorded (WriteResult: the evidence verification reads).
 

@@ -297,8 +297,7 @@ class S3Target:
 
     @_translated("delete")
     def delete(self, key: str, mode: PutMode = OVERWRITE) -> None:
-        if mode.kind == "create":
-            raise ValueError("a delete takes mode overwrite or update")
+        mode.allowed("a delete", "overwrite", "update")
         self._client.delete_object(Bucket=self.bucket, Key=key, **condition(mode, 2))
 
     @_translated("abort multipart upload")
@@ -323,13 +322,12 @@ class S3Target:
 
     @_translated("copy")
     def copy(self, src: tuple[Target, str], key: str, options: PutOptions) -> WriteResult:
-        if options.mode.kind != "overwrite":
-            raise ValueError("a server-side copy takes mode overwrite")
+        options.mode.allowed("a server-side copy", "overwrite")
         return self._writes.copy(self._source_bucket(src), self.bucket, key, options)
 
     @_translated("get")
     def get(self, key: str) -> Fetched:
-        response = self._client.get_object(Bucket=self.bucket, Key=key)
+        response = self._get(key)
         body = bytes(response["Body"].read())
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         return Fetched(body, str(response.get("ETag", "")).strip('"'), _age(headers))

@@ -127,6 +127,10 @@ class TargetContract:
         assert onto_itself.etag == hashlib.md5(b"copied bytes").hexdigest()
         with pytest.raises(NotFoundError):
             target.copy((target, "no-such-key"), "x", PutOptions())
+        with pytest.raises(ValueError, match="overwrite"):  # a copy only overwrites; a delete never creates
+            target.copy((target, "src.txt"), "dst.txt", PutOptions(mode=PutMode.create()))
+        with pytest.raises(ValueError, match="overwrite or update"):
+            target.delete("dst.txt", PutMode.create())
 
     def test_a_copy_between_two_buckets(self, target: Target, second: Target | None) -> None:
         self.needs(SECOND_BUCKET)
